@@ -1,0 +1,279 @@
+"""Typed settings: a YAML file with ``${VAR}`` interpolation, then environment overrides.
+
+Secrets never live in the file itself; the file names environment variables and the
+values are substituted after parsing, so a value can never change the YAML structure.
+Every problem is reported as one ``ConfigError`` that names the key, because a service
+that half-starts on a bad config is worse than one that refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+CONFIG_ENV = "TIGHTSHIP_CONFIG"
+DEFAULT_CONFIG_FILE = Path("config.yaml")
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_USER = re.compile(r"^(?P<uid>\d+)(?::(?P<gid>\d+))?$")
+
+
+class ConfigError(Exception):
+    """A configuration that Tightship refuses to start with; the message names the key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class StorageSettings(_Model):
+    database_url: str | None = None
+    redis_url: str | None = None
+
+
+class WebhookSettings(_Model):
+    token: SecretStr | None = None
+
+
+class RegistryAuth(_Model):
+    username: str
+    password: SecretStr
+
+
+class RegistrySettings(_Model):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+    sender: str
+    url: str
+    insecure: bool = False
+    webhook: WebhookSettings = WebhookSettings()
+    auth: RegistryAuth | None = None
+
+    @field_validator("sender")
+    @classmethod
+    def _known_sender(cls, value: str) -> str:
+        from app.intake import SENDERS
+
+        if value not in SENDERS:
+            known = ", ".join(sorted(SENDERS))
+            raise ValueError(f"unknown sender {value!r}; known senders: {known}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _webhook_is_authenticated(self) -> RegistrySettings:
+        if self.webhook.token is None or not self.webhook.token.get_secret_value():
+            raise ValueError(
+                "webhook.token is required: an unauthenticated webhook would let anyone "
+                "trigger scans and fixes"
+            )
+        return self
+
+    @property
+    def host(self) -> str:
+        """The canonical host images of this registry are named by (never a payload's claim)."""
+        return urlsplit(self.url).netloc
+
+    @property
+    def plain_http(self) -> bool:
+        return urlsplit(self.url).scheme == "http"
+
+
+class LocalScmSettings(_Model):
+    root: Path | None = None  # default: <data_dir>/repos
+
+
+class ScmSettings(_Model):
+    provider: Literal["local"] = "local"
+    local: LocalScmSettings = LocalScmSettings()
+    author_name: str = "Tightship"
+    author_email: str = "tightship@localhost"
+
+
+class RepoMapRule(_Model):
+    image: str
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    path: str = ""
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        value = value.strip("/")
+        if ".." in Path(value).parts:
+            raise ValueError("path must stay inside the repository")
+        return value
+
+
+class RepositoriesSettings(_Model):
+    allow: list[str] = []
+    map: list[RepoMapRule] = []
+
+    def allowed(self, repo: str) -> bool:
+        return any(fnmatchcase(repo.lower(), glob.lower()) for glob in self.allow)
+
+    def mapped(self, image: str) -> RepoMapRule | None:
+        return next((rule for rule in self.map if fnmatchcase(image, rule.image)), None)
+
+
+class SlackChannel(_Model):
+    type: Literal["slack"]
+    url: SecretStr
+
+
+NotifyChannel = Annotated[SlackChannel, Field(discriminator="type")]
+
+
+class RemediationSettings(_Model):
+    user: str = "65532:65532"
+
+    @field_validator("user")
+    @classmethod
+    def _numeric_non_root(cls, value: str) -> str:
+        match = _USER.match(value)
+        if not match:
+            raise ValueError(
+                f"{value!r} is not numeric uid[:gid]; Kubernetes runAsNonRoot can only "
+                "verify numeric users"
+            )
+        if int(match["uid"]) == 0:
+            raise ValueError("uid 0 is root")
+        return value
+
+
+class Settings(_Model):
+    data_dir: Path = Path("var")
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    registries: list[RegistrySettings] = []
+    scm: ScmSettings = ScmSettings()
+    repositories: RepositoriesSettings = RepositoriesSettings()
+    notify: list[NotifyChannel] = []
+    remediation: RemediationSettings = RemediationSettings()
+
+    @model_validator(mode="after")
+    def _unique_registry_names(self) -> Settings:
+        names = [r.name for r in self.registries]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"registry names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.database_url or f"sqlite:///{self.data_dir / 'tightship.db'}"
+
+    @property
+    def repos_root(self) -> Path:
+        return self.scm.local.root or self.data_dir / "repos"
+
+    def registry(self, name: str) -> RegistrySettings | None:
+        return next((r for r in self.registries if r.name == name), None)
+
+
+def _interpolate(value: Any, path: str, env: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}.{i}", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match["name"], match["default"]
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set")
+
+    return _VAR.sub(substitute, value)
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    overrides = {
+        "PORT": ("server", "port"),
+        "DATABASE_URL": ("storage", "database_url"),
+        "REDIS_URL": ("storage", "redis_url"),
+    }
+    for var, (section, key) in overrides.items():
+        if env.get(var):
+            data.setdefault(section, {})
+            if not isinstance(data[section], dict):
+                raise ConfigError(f"{section}: must be a mapping")
+            data[section][key] = env[var]
+    if env.get("TIGHTSHIP_DATA_DIR"):
+        data["data_dir"] = env["TIGHTSHIP_DATA_DIR"]
+    return data
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-after"))
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{loc or '(top level)'}: {message}")
+    return "; ".join(lines)
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """--config wins, then $TIGHTSHIP_CONFIG, then ./config.yaml; None means built-in defaults."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Settings:
+    env = dict(os.environ) if env is None else env
+    config_path = resolve_config_path(path)
+    data: Any = {}
+    if config_path is not None:
+        try:
+            text = config_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read: {exc.strerror}") from exc
+        try:
+            data = YAML(typ="safe").load(text) or {}
+        except YAMLError as exc:
+            raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{config_path}: the top level must be a mapping")
+    prefix = f"{config_path}: " if config_path else ""
+    try:
+        data = _apply_env(_interpolate(data, "", env), env)
+        return Settings.model_validate(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"{prefix}{_describe(exc)}") from None

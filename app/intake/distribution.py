@@ -1,0 +1,114 @@
+"""CNCF Distribution (``registry``, Debian's ``docker-registry``) notifications.
+
+The registry posts envelopes of events and retries every non-2xx forever, in order, so a
+bad event must be acknowledged (and recorded as ignored) rather than refused: refusing it
+would block every later notification behind it. Only a body that is not an envelope at
+all is a 400.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from app.intake.base import (
+    IMAGE_INDEX_TYPES,
+    IMAGE_MANIFEST_TYPES,
+    Delivery,
+    PayloadError,
+    bearer_matches,
+)
+from app.models import IgnoredEvent, PushEvent
+
+if TYPE_CHECKING:
+    from app.config import RegistrySettings
+
+name = "distribution"
+
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_REPOSITORY = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_BLOB_TYPES = frozenset({"application/octet-stream", ""})
+
+
+def verify(delivery: Delivery, registry: RegistrySettings) -> bool:
+    token = registry.webhook.token
+    return token is not None and bearer_matches(
+        delivery.headers.get("Authorization"), token.get_secret_value()
+    )
+
+
+def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | IgnoredEvent]:
+    try:
+        envelope = json.loads(delivery.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"body is not JSON: {exc}") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("events"), list):
+        raise PayloadError('expected a notification envelope: {"events": [...]}')
+    return [_event(raw, index, delivery, registry) for index, raw in enumerate(envelope["events"])]
+
+
+def _event(
+    raw: Any, index: int, delivery: Delivery, registry: RegistrySettings
+) -> PushEvent | IgnoredEvent:
+    event = raw if isinstance(raw, dict) else {}
+    target = event.get("target") if isinstance(event.get("target"), dict) else {}
+    event_id = _text(event.get("id"))
+    delivery_id = event_id or f"envelope-event-{index}"
+
+    def ignored(reason: str) -> IgnoredEvent:
+        return IgnoredEvent(
+            registry=registry.name,
+            sender=name,
+            delivery_id=delivery_id,
+            received_at=delivery.received_at,
+            reason=reason,
+            repository=_text(target.get("repository"))[:255] or None,
+            tag=_text(target.get("tag"))[:128] or None,
+            digest=_text(target.get("digest"))[:100] or None,
+            media_type=_text(target.get("mediaType"))[:255] or None,
+        )
+
+    if not isinstance(raw, dict):
+        return ignored("event is not a JSON object")
+    if not event_id or len(event_id) > 128:
+        return ignored("event has no usable id")
+    action = _text(event.get("action"))
+    if action != "push":
+        return ignored(f"action {action or '(none)'!r} is not a push")
+    media_type = _text(target.get("mediaType"))
+    if media_type in _BLOB_TYPES:
+        return ignored("blob push (layer or config), not a manifest")
+    if media_type not in IMAGE_MANIFEST_TYPES | IMAGE_INDEX_TYPES:
+        return ignored(f"media type {media_type!r} is not an image manifest or index")
+    repository, digest, tag = (
+        _text(target.get("repository")),
+        _text(target.get("digest")),
+        _text(target.get("tag")),
+    )
+    if not _REPOSITORY.match(repository) or len(repository) > 255:
+        return ignored(f"repository {repository[:80]!r} is not a valid repository name")
+    if not _DIGEST.match(digest) or len(digest) > 100:
+        return ignored("target has no valid digest")
+    if tag and not _TAG.match(tag):
+        return ignored(f"tag {tag[:80]!r} is not a valid tag")
+    actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
+    return PushEvent(
+        registry=registry.name,
+        sender=name,
+        host=registry.host,
+        repository=repository,
+        digest=digest,
+        tag=tag or None,
+        media_type=media_type,
+        delivery_id=delivery_id,
+        received_at=delivery.received_at,
+        pusher=_text(actor.get("name"))[:255] or None,
+    )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

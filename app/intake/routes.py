@@ -1,0 +1,76 @@
+"""``POST /webhooks/<registry name>``: verify, normalize, persist, enqueue, answer 202.
+
+Status codes are chosen for senders that retry: only a request that can never succeed
+gets a 4xx, and nothing a payload contains can produce a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.intake import SENDERS
+from app.intake.base import Delivery, PayloadError
+from app.models import PushEvent
+from app.store import repo
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+
+bp = Blueprint("intake", __name__)
+
+
+def _error(status: int, reason: str) -> tuple[Response, int]:
+    return jsonify(error=reason), status
+
+
+@bp.post("/webhooks/<name>")
+def receive(name: str) -> tuple[Response, int]:
+    settings = current_app.extensions["tightship.settings"]
+    registry = settings.registry(name)
+    if registry is None:
+        return _error(404, "no such webhook")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _error(413, f"body is larger than {MAX_BODY} bytes")
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return _error(413, f"body is larger than {MAX_BODY} bytes")
+    delivery = Delivery(
+        body=body,
+        headers=request.headers,
+        query=request.args,
+        received_at=datetime.now(UTC),
+    )
+    sender = SENDERS[registry.sender]
+    if not sender.verify(delivery, registry):
+        log.warning("webhook rejected", extra={"registry": name, "reason": "authentication"})
+        return _error(401, "unauthorized")
+    try:
+        events = sender.parse(delivery, registry)
+    except PayloadError as exc:
+        log.info("webhook refused", extra={"registry": name, "reason": str(exc)})
+        return _error(400, str(exc))
+    db = current_app.extensions["tightship.db"]
+    jobs = current_app.extensions["tightship.jobs"]
+    with db.session() as session:
+        recorded = repo.record_events(session, events)
+    jobs.enqueue_events(recorded.queued)
+    log.info(
+        "webhook accepted",
+        extra={
+            "registry": name,
+            "events": len(events),
+            "queued": len(recorded.queued),
+            "ignored": recorded.ignored,
+            "duplicates": recorded.duplicates,
+            "images": sorted({e.image for e in events if isinstance(e, PushEvent)}),
+        },
+    )
+    return (
+        jsonify(
+            queued=len(recorded.queued), ignored=recorded.ignored, duplicates=recorded.duplicates
+        ),
+        202,
+    )

@@ -1,0 +1,1 @@
+"""Queue tasks and schedules."""

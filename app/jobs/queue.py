@@ -1,0 +1,61 @@
+"""The task queue: Huey on SQLite under the data dir, or on Redis when one is configured."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from huey import Huey, RedisHuey, SqliteHuey
+
+from app.config import Settings
+from app.store import repo
+from app.store.db import Database
+
+log = logging.getLogger(__name__)
+STRANDED_AFTER = timedelta(seconds=30)
+
+
+def make_huey(settings: Settings) -> Huey:
+    if settings.storage.redis_url:
+        return RedisHuey("tightship", url=settings.storage.redis_url, results=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(
+        "tightship", filename=str(settings.data_dir / "queue.db"), results=False, timeout=30
+    )
+
+
+class Jobs:
+    """The queue and the tasks on it; web processes only enqueue, workers also consume."""
+
+    def __init__(self, settings: Settings, db: Database, huey: Huey | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.huey = huey or make_huey(settings)
+
+        @self.huey.task(retries=3, retry_delay=15, retry_backoff=2, name="scan_event")
+        def scan_event(event_id: int) -> None:
+            from app.jobs.pipeline import process_event
+
+            process_event(self.settings, self.db, event_id)
+
+        self._scan_event = scan_event
+
+    def enqueue_events(self, event_ids: list[int]) -> None:
+        """Hand stored events to the queue, then mark them so the sweeper leaves them alone."""
+        for event_id in event_ids:
+            self._scan_event(event_id)
+        with self.db.session() as session:
+            repo.mark_enqueued(session, event_ids)
+
+    def sweep(self) -> int:
+        """Re-enqueue events that were stored but never queued (the outbox's other half)."""
+        with self.db.session() as session:
+            stranded = repo.stranded_events(session, STRANDED_AFTER)
+        if stranded:
+            log.info("re-enqueueing stranded events", extra={"count": len(stranded)})
+            self.enqueue_events(stranded)
+        return len(stranded)
+
+    def ping(self) -> None:
+        """Raise if the queue's storage cannot be reached."""
+        self.huey.pending_count()

@@ -1,0 +1,5 @@
+"""The OCI registry client: manifests and blobs, each checked against its digest."""
+
+from app.registry.client import DigestMismatchError, Manifest, RegistryClient, RegistryError
+
+__all__ = ["DigestMismatchError", "Manifest", "RegistryClient", "RegistryError"]

@@ -1,0 +1,143 @@
+"""A registry client on oras-py: oras answers the auth challenges, this module checks digests.
+
+Bytes from a registry are untrusted until their digest matches the one that named them, so
+every read here is capped in size and verified before anyone parses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import oras.provider
+import requests
+
+from app.registry import mediatypes
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # Distribution's own limit for a manifest PUT
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+_DIGEST = re.compile(r"^(?P<algorithm>sha256|sha512):(?P<hex>[a-f0-9]+)$")
+
+
+class RegistryError(Exception):
+    """The registry could not give us what we asked for; the message says what and why."""
+
+
+class DigestMismatchError(RegistryError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    media_type: str
+    digest: str
+    raw: bytes
+    data: dict[str, Any]
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in mediatypes.INDEXES
+
+
+def digest_of(raw: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, raw).hexdigest()}"
+
+
+class _TimeoutSession(requests.Session):
+    """oras-py sends requests without a timeout; a stalled registry must not stall a worker."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        parts = urlsplit(url)
+        self.base = f"{parts.scheme}://{parts.netloc}"
+        self._oras = oras.provider.Registry(
+            hostname=parts.netloc, insecure=parts.scheme == "http", auth_backend="token"
+        )
+        session = _TimeoutSession(timeout)
+        self._oras.session = session
+        self._oras.auth.session = session
+        if username is not None and password is not None:
+            self._oras.auth.set_basic_auth(username, password)
+
+    def _get(self, path: str, accept: str | None = None) -> requests.Response:
+        headers = {"Accept": accept} if accept else {}
+        # Call past oras' retry decorator: it sleeps for minutes on a refused connection, and
+        # retrying is the queue's job, which knows how long a job may take.
+        request = oras.provider.Registry.do_request.__wrapped__  # type: ignore[attr-defined]
+        try:
+            return request(self._oras, f"{self.base}{path}", "GET", headers=headers, stream=True)
+        except (requests.RequestException, ValueError) as exc:
+            raise RegistryError(f"GET {self.base}{path}: {exc}") from exc
+
+    def manifest(self, repository: str, reference: str) -> Manifest:
+        """The manifest or index for a tag or digest, verified and parsed."""
+        path = f"/v2/{repository}/manifests/{quote(reference, safe=':')}"
+        response = self._get(path, accept=mediatypes.ACCEPT)
+        raw = _read_capped(response, MAX_MANIFEST_BYTES, f"manifest {repository}@{reference}")
+        expected = reference if _DIGEST.match(reference) else None
+        algorithm = expected.split(":", 1)[0] if expected else "sha256"
+        actual = digest_of(raw, algorithm)
+        if expected and actual != expected:
+            raise DigestMismatchError(
+                f"manifest {repository}@{reference}: registry sent content with digest {actual}"
+            )
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise RegistryError(f"manifest {repository}@{reference} is not JSON") from exc
+        if not isinstance(data, dict):
+            raise RegistryError(f"manifest {repository}@{reference} is not a JSON object")
+        media_type = data.get("mediaType") or response.headers.get("Content-Type", "")
+        media_type = media_type.split(";", 1)[0].strip()
+        if media_type not in mediatypes.IMAGE_MANIFESTS | mediatypes.INDEXES:
+            raise RegistryError(
+                f"manifest {repository}@{reference} has media type {media_type!r}, "
+                "not an image manifest or index"
+            )
+        return Manifest(media_type=media_type, digest=actual, raw=raw, data=data)
+
+    def blob(self, repository: str, digest: str, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
+        """A small blob (an image config), read whole and verified."""
+        match = _DIGEST.match(digest)
+        if not match:
+            raise RegistryError(f"{digest!r} is not a digest this client can verify")
+        response = self._get(f"/v2/{repository}/blobs/{digest}")
+        raw = _read_capped(response, max_bytes, f"blob {repository}@{digest}")
+        if digest_of(raw, match["algorithm"]) != digest:
+            raise DigestMismatchError(f"blob {repository}@{digest}: content does not match")
+        return raw
+
+
+def _read_capped(response: requests.Response, cap: int, what: str) -> bytes:
+    with response:
+        if response.status_code != 200:
+            raise RegistryError(f"{what}: registry answered {response.status_code}")
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise RegistryError(f"{what}: {declared} bytes is over the {cap}-byte limit")
+        chunks, total = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            total += len(chunk)
+            if total > cap:
+                raise RegistryError(f"{what}: over the {cap}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,13 @@
+"""Manifest and config media types, named once."""
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+IMAGE_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+INDEXES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+IMAGE_CONFIGS = frozenset({DOCKER_CONFIG, OCI_CONFIG})
+ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])

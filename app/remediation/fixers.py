@@ -1,0 +1,8 @@
+"""The one place fixers are registered; the first whose ``applies`` is true owns the build."""
+
+from __future__ import annotations
+
+from app.remediation import jib_maven
+from app.remediation.base import Fixer
+
+FIXERS: tuple[Fixer, ...] = (jib_maven,)  # type: ignore[assignment]  # modules as Fixers

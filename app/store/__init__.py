@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy tables, migrations, and the functions the other stages call."""

@@ -1,0 +1,245 @@
+"""The store's functions: the only place other stages touch tables.
+
+Idempotency lives here, in unique keys and conditional updates, because only the database
+sees every web and worker process at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models import FixPlan, IgnoredEvent, PushEvent, Report
+from app.store.schema import EventRow, FindingRow, FixRow, ImageTagRow, ScanRow, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    queued: list[int]  # event ids that need a scan job
+    ignored: int
+    duplicates: int
+
+
+def record_events(session: Session, events: list[PushEvent | IgnoredEvent]) -> Recorded:
+    """Store a delivery's events; a re-delivered event id is recognised and not stored again."""
+    queued: list[int] = []
+    ignored = duplicates = 0
+    for event in events:
+        row = _event_row(event)
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            duplicates += 1
+            continue
+        if isinstance(event, IgnoredEvent):
+            ignored += 1
+        else:
+            queued.append(row.id)
+    return Recorded(queued=queued, ignored=ignored, duplicates=duplicates)
+
+
+def _event_row(event: PushEvent | IgnoredEvent) -> EventRow:
+    common = {
+        "registry_name": event.registry,
+        "sender": event.sender,
+        "delivery_id": event.delivery_id,
+        "received_at": event.received_at,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "media_type": event.media_type,
+    }
+    if isinstance(event, IgnoredEvent):
+        return EventRow(**common, status="ignored", reason=event.reason)
+    return EventRow(**common, host=event.host, pusher=event.pusher, status="pending")
+
+
+def mark_enqueued(session: Session, event_ids: list[int]) -> None:
+    if event_ids:
+        session.execute(
+            update(EventRow)
+            .where(EventRow.id.in_(event_ids), EventRow.status == "pending")
+            .values(status="queued", enqueued_at=utcnow())
+        )
+
+
+def stranded_events(session: Session, older_than: timedelta, limit: int = 500) -> list[int]:
+    """Events stored but never handed to the queue (a crash between commit and enqueue)."""
+    cutoff = utcnow() - older_than
+    rows = session.scalars(
+        select(EventRow.id)
+        .where(EventRow.status == "pending", EventRow.received_at < cutoff)
+        .order_by(EventRow.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def load_event(session: Session, event_id: int) -> PushEvent | None:
+    row = session.get(EventRow, event_id)
+    if row is None or row.status == "ignored" or row.host is None or row.repository is None:
+        return None
+    return PushEvent(
+        registry=row.registry_name,
+        sender=row.sender,
+        host=row.host,
+        repository=row.repository,
+        digest=row.digest,
+        tag=row.tag,
+        media_type=row.media_type,
+        delivery_id=row.delivery_id,
+        received_at=row.received_at,
+        pusher=row.pusher,
+    )
+
+
+def finish_event(
+    session: Session, event_id: int, status: str, reason: str | None, scan_id: int | None = None
+) -> None:
+    session.execute(
+        update(EventRow)
+        .where(EventRow.id == event_id)
+        .values(status=status, reason=reason, scan_id=scan_id, processed_at=utcnow())
+    )
+
+
+def set_tag(session: Session, event: PushEvent, digest: str) -> None:
+    if not event.tag:
+        return
+    row = session.scalar(
+        select(ImageTagRow).where(
+            ImageTagRow.registry_name == event.registry,
+            ImageTagRow.repository == event.repository,
+            ImageTagRow.tag == event.tag,
+        )
+    )
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    ImageTagRow(
+                        registry_name=event.registry,
+                        host=event.host,
+                        repository=event.repository,
+                        tag=event.tag,
+                        digest=digest,
+                    )
+                )
+            return
+        except IntegrityError:
+            return set_tag(session, event, digest)
+    if row.digest != digest:
+        row.digest, row.updated_at = digest, utcnow()
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    scan_id: int
+    status: str  # claimed (yours to analyze), done (analyzed before), busy (another job has it)
+
+
+def claim_scan(
+    session: Session, event: PushEvent, digest: str, lease: timedelta, now: datetime | None = None
+) -> Claim:
+    """Take the right to analyze one digest. Exactly one caller wins, across processes."""
+    now = now or utcnow()
+    try:
+        with session.begin_nested():
+            row = ScanRow(
+                registry_name=event.registry,
+                host=event.host,
+                repository=event.repository,
+                digest=digest,
+                status="running",
+                attempts=1,
+                lease_until=now + lease,
+                started_at=now,
+            )
+            session.add(row)
+        return Claim(scan_id=row.id, status="claimed")
+    except IntegrityError:
+        pass
+    existing = session.scalar(
+        select(ScanRow).where(
+            ScanRow.registry_name == event.registry,
+            ScanRow.repository == event.repository,
+            ScanRow.digest == digest,
+        )
+    )
+    if existing is None:  # deleted between the insert and the select
+        return claim_scan(session, event, digest, lease, now)
+    if existing.status == "done":
+        return Claim(scan_id=existing.id, status="done")
+    taken = session.execute(
+        update(ScanRow)
+        .where(
+            ScanRow.id == existing.id,
+            (ScanRow.status == "failed")
+            | ((ScanRow.status == "running") & (ScanRow.lease_until < now)),
+        )
+        .values(status="running", lease_until=now + lease, attempts=ScanRow.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]
+        return Claim(scan_id=existing.id, status="claimed")
+    return Claim(scan_id=existing.id, status="busy")
+
+
+def finish_scan(session: Session, scan_id: int, report: Report) -> None:
+    row = session.get_one(ScanRow, scan_id)
+    row.status, row.finished_at, row.error = "done", utcnow(), None
+    row.report = json.dumps(report.to_dict(), sort_keys=True)
+    row.findings = [
+        FindingRow(
+            rule=f.rule,
+            severity=f.severity.value,
+            title=f.title,
+            evidence=f.evidence,
+            path=f.path,
+            layer=f.layer,
+            fingerprint=f.fingerprint,
+        )
+        for f in report.findings
+    ]
+
+
+def fail_scan(session: Session, scan_id: int, error: str) -> None:
+    session.execute(
+        update(ScanRow)
+        .where(ScanRow.id == scan_id)
+        .values(status="failed", error=error[:2000], finished_at=utcnow())
+    )
+
+
+def load_report(session: Session, scan_id: int) -> Report | None:
+    row = session.get(ScanRow, scan_id)
+    if row is None or row.report is None:
+        return None
+    return Report.from_dict(json.loads(row.report))
+
+
+def record_fix(
+    session: Session,
+    scan_id: int,
+    status: str,
+    detail: str,
+    plan: FixPlan | None = None,
+    commit: str | None = None,
+) -> None:
+    session.add(
+        FixRow(
+            scan_id=scan_id,
+            repository=plan.repository if plan else None,
+            branch=plan.branch if plan else None,
+            commit=commit,
+            status=status,
+            detail=detail,
+            fingerprint=plan.fingerprint if plan else None,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Web pages and the JSON API (the dashboard arrives with its own issue)."""
