@@ -39,5 +39,5 @@ def configure_logging(level: str | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("TIGHTSHIP_LOG_LEVEL", "INFO"))
     # Library chatter (oras logs request URLs at info) stays out unless asked for.
-    for noisy in ("oras", "urllib3", "huey", "apscheduler"):
+    for noisy in ("oras", "urllib3", "huey", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

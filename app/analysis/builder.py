@@ -8,7 +8,7 @@ from app.analysis.facts import ImageFacts
 from app.models import Builder
 
 _JIB_CREATED_BY = re.compile(
-    r"^(?P<tool>jib(?:-maven-plugin|-gradle-plugin|-cli|-core)?):(?P<version>\S*)$"
+    r"^(?P<tool>jib(?:-maven-plugin|-gradle-plugin|-cli|-core)?)(?::(?P<version>\S*))?$"
 )
 
 

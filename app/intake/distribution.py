@@ -31,7 +31,17 @@ _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_BLOB_TYPES = frozenset({"application/octet-stream", ""})
+_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+
+def _is_blob(media_type: str) -> bool:
+    """Layers and configs: uploads report octet-stream, events built from manifests the real type."""
+    return (
+        media_type in ("", "application/octet-stream")
+        or "rootfs.diff" in media_type
+        or ".layer." in media_type
+        or media_type.endswith(("container.image.v1+json", "image.config.v1+json"))
+    )
 
 
 def verify(delivery: Delivery, registry: RegistrySettings) -> bool:
@@ -80,8 +90,10 @@ def _event(
     if action != "push":
         return ignored(f"action {action or '(none)'!r} is not a push")
     media_type = _text(target.get("mediaType"))
-    if media_type in _BLOB_TYPES:
+    if _is_blob(media_type):
         return ignored("blob push (layer or config), not a manifest")
+    if media_type == _SCHEMA1:
+        return ignored("schema 1 manifests are deprecated and not analyzed")
     if media_type not in IMAGE_MANIFEST_TYPES | IMAGE_INDEX_TYPES:
         return ignored(f"media type {media_type!r} is not an image manifest or index")
     repository, digest, tag = (

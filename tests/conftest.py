@@ -1,0 +1,91 @@
+"""Shared fixtures: settings on temporary directories, and the store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.config import Settings
+from app.store.db import Database, normalize_url
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOKEN = "test-token-3f9a8c1e77d04b2b"
+
+
+def _service_url(variable: str) -> str:
+    url = os.environ.get(variable)
+    if not url:
+        message = f"{variable} is not set: the case needs a real server"
+        if os.environ.get("TIGHTSHIP_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        data: dict[str, Any] = {
+            "data_dir": str(tmp_path / "var"),
+            "registries": [
+                {
+                    "name": "local",
+                    "sender": "distribution",
+                    "url": "http://127.0.0.1:5000",
+                    "webhook": {"token": TOKEN},
+                }
+            ],
+            "repositories": {"allow": ["acme/*"]},
+        }
+        data.update(overrides)
+        return Settings.model_validate(data)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return normalize_url(_service_url("TIGHTSHIP_TEST_DATABASE_URL"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _service_url("TIGHTSHIP_TEST_REDIS_URL")
+
+
+def postgres_database(url: str) -> Iterator[Database]:
+    """A Database in a schema of its own, dropped afterwards, so runs never see each other."""
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same store tests on both engines Tightship supports."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'store.db'}")
+        yield db
+        db.dispose()
+    else:
+        yield from postgres_database(request.getfixturevalue("postgres_url"))

@@ -1,0 +1,173 @@
+"""POST /webhooks/<name>: status codes a retrying sender can live with, and what is stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from app import create_app
+from app.config import Settings
+from app.store.db import Database
+from app.store.schema import EventRow
+from tests.conftest import FIXTURES, TOKEN
+
+CONTENT_TYPE = "application/vnd.docker.distribution.events.v1+json"
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": CONTENT_TYPE}
+REAL_PUSH = (FIXTURES / "webhooks/distribution/push-manifest-tag-real-yupeek-maiev.json").read_bytes()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    flask_app = create_app(settings)
+    yield flask_app
+    flask_app.extensions["tightship.db"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def stored(app: Flask) -> list[EventRow]:
+    with app.extensions["tightship.db"].session() as session:
+        return list(session.scalars(select(EventRow).order_by(EventRow.id)))
+
+
+def queued(app: Flask) -> int:
+    return app.extensions["tightship.jobs"].huey.pending_count()
+
+
+def test_push_is_stored_queued_and_answered_202(app: Flask, client: FlaskClient) -> None:
+    response = client.post("/webhooks/local", data=REAL_PUSH, headers=AUTH)
+    assert response.status_code == 202
+    assert response.json == {"queued": 1, "ignored": 0, "duplicates": 0}
+    [row] = stored(app)
+    assert (row.repository, row.tag, row.status) == ("nginx", "test", "queued")
+    assert row.host == "127.0.0.1:5000"
+    assert queued(app) == 1
+
+
+def test_redelivery_is_a_no_op(app: Flask, client: FlaskClient) -> None:
+    client.post("/webhooks/local", data=REAL_PUSH, headers=AUTH)
+    again = client.post("/webhooks/local", data=REAL_PUSH, headers=AUTH)
+    assert again.status_code == 202
+    assert again.json == {"queued": 0, "ignored": 0, "duplicates": 1}
+    assert len(stored(app)) == 1
+    assert queued(app) == 1
+
+
+def test_ignored_events_are_recorded_with_reason(app: Flask, client: FlaskClient) -> None:
+    body = (FIXTURES / "webhooks/distribution/pull-manifest-tag-docs.json").read_bytes()
+    response = client.post("/webhooks/local", data=body, headers=AUTH)
+    assert response.json == {"queued": 0, "ignored": 1, "duplicates": 0}
+    [row] = stored(app)
+    assert (row.status, row.reason) == ("ignored", "action 'pull' is not a push")
+    assert queued(app) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {TOKEN[:-1]}"},
+        {},
+    ],
+)
+def test_forged_delivery_is_401_without_detail_and_stores_nothing(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> None:
+    response = client.post("/webhooks/local", data=REAL_PUSH, headers=headers)
+    assert response.status_code == 401
+    assert response.json == {"error": "unauthorized"}
+    assert stored(app) == []
+    assert queued(app) == 0
+
+
+def test_unknown_webhook_is_404(client: FlaskClient) -> None:
+    response = client.post("/webhooks/nope", data=REAL_PUSH, headers=AUTH)
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("body", [b"{oops", b"[1,2]", b""])
+def test_malformed_body_is_400_with_a_reason(app: Flask, client: FlaskClient, body: bytes) -> None:
+    response = client.post("/webhooks/local", data=body, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json["error"]
+    assert stored(app) == []
+
+
+def test_body_over_one_mebibyte_is_413(app: Flask, client: FlaskClient) -> None:
+    body = json.dumps({"events": [], "pad": "x" * (1024 * 1024)}).encode()
+    response = client.post("/webhooks/local", data=body, headers=AUTH)
+    assert response.status_code == 413
+    assert stored(app) == []
+
+
+def test_plain_json_and_v2_content_types_are_accepted(client: FlaskClient) -> None:
+    for index, content_type in enumerate(
+        ["application/json", "application/vnd.docker.distribution.events.v2+json", "text/plain"]
+    ):
+        body = REAL_PUSH.replace(b"269b7346", f"{index}69b7346".encode())
+        headers = {**AUTH, "Content-Type": content_type}
+        assert client.post("/webhooks/local", data=body, headers=headers).status_code == 202
+
+
+def test_token_never_reaches_the_logs(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client.post("/webhooks/local", data=REAL_PUSH, headers=AUTH)
+    client.post("/webhooks/local", data=REAL_PUSH, headers={"Authorization": f"Bearer {TOKEN}x"})
+    client.post("/webhooks/local", data=b"{bad", headers=AUTH)
+    assert caplog.records
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert TOKEN not in text
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.binary(max_size=2000)
+    | st.text(max_size=500).map(str.encode)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+        max_leaves=25,
+    ).map(lambda v: json.dumps({"events": v} if isinstance(v, list) else v).encode()),
+    authorized=st.booleans(),
+    content_type=st.sampled_from([CONTENT_TYPE, "application/json", "", "multipart/form-data"]),
+)
+def test_no_body_makes_the_webhook_answer_5xx(
+    client: FlaskClient, body: bytes, authorized: bool, content_type: str
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    if authorized:
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    response = client.post("/webhooks/local", data=body, headers=headers)
+    assert response.status_code < 500
+    assert response.status_code in (202, 400, 401)
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["checks"] == {"database": "ok", "queue": "ok"}
+
+
+def test_readiness_is_503_when_the_database_is_unreachable(app: Flask, client: FlaskClient) -> None:
+    app.extensions["tightship.db"] = Database("postgresql://tightship@127.0.0.1:1/none")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["checks"]["database"].startswith("unavailable")
+    assert ready.json["checks"]["queue"] == "ok"
+    assert client.get("/healthz").status_code == 200
