@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.config import Settings
+from app.demo.registry import LocalRegistry
 from app.store.db import Database, normalize_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -89,3 +90,10 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         db.dispose()
     else:
         yield from postgres_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """Debian's docker-registry (CNCF Distribution) on a free loopback port."""
+    with LocalRegistry(tmp_path_factory.mktemp("registry")) as running:
+        yield running

@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from huey import Huey, RedisHuey, SqliteHuey
+from huey.api import Task
 
 from app.config import Settings
 from app.store import repo
@@ -13,6 +14,7 @@ from app.store.db import Database
 
 log = logging.getLogger(__name__)
 STRANDED_AFTER = timedelta(seconds=30)
+RETRIES = 3
 
 
 def make_huey(settings: Settings) -> Huey:
@@ -32,11 +34,21 @@ class Jobs:
         self.db = db
         self.huey = huey or make_huey(settings)
 
-        @self.huey.task(retries=3, retry_delay=15, retry_backoff=2, name="scan_event")
-        def scan_event(event_id: int) -> None:
-            from app.jobs.pipeline import process_event
+        @self.huey.task(
+            retries=RETRIES, retry_delay=15, retry_backoff=2, name="scan_event", context=True
+        )
+        def scan_event(event_id: int, task: Task | None = None) -> None:
+            from app.jobs import pipeline
 
-            process_event(self.settings, self.db, event_id)
+            try:
+                pipeline.process_event(self.settings, self.db, event_id)
+            except Exception as exc:
+                if task is None or not task.retries:  # the last try: say so where people look
+                    with self.db.session() as session:
+                        repo.finish_event(
+                            session, event_id, "failed", f"gave up after {RETRIES + 1} tries: {exc}"
+                        )
+                raise
 
         self._scan_event = scan_event
 

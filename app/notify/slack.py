@@ -30,15 +30,15 @@ def payload(notice: Notice) -> dict[str, Any]:
             "type": "header",
             "text": {"type": "plain_text", "text": _cut(f"Tightship: {headline}", 150)},
         },
-        _section(f"*Image* `{notice.reference}`\n*Digest* `{notice.digest}`"),
+        _section(f"*Image* `{_escape(notice.reference)}`\n*Digest* `{_escape(notice.digest)}`"),
     ]
     for finding in notice.findings[:MAX_FINDING_BLOCKS]:
         icon = _ICON.get(finding.severity.value, "")
-        where = f" at `{finding.path}`" if finding.path else ""
+        where = f" at `{_escape(finding.path)}`" if finding.path else ""
         blocks.append(
             _section(
                 f"{icon} *{finding.rule}* ({finding.severity.value}){where}\n"
-                f"{finding.title}: {finding.evidence}"
+                f"{_escape(finding.title)}: {_escape(finding.evidence)}"
             )
         )
     if count > MAX_FINDING_BLOCKS:
@@ -46,11 +46,17 @@ def payload(notice: Notice) -> dict[str, Any]:
     if notice.branch:
         fix = f"*Fix* {notice.fix_status} branch `{notice.branch}` in `{notice.repository}`"
     else:
-        fix = f"*Fix* {notice.fix_status or 'none'}: {notice.fix_detail or 'no change proposed'}"
+        detail = _escape(notice.fix_detail or "no change proposed")
+        fix = f"*Fix* {notice.fix_status or 'none'}: {detail}"
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(fix, MAX_SECTION_CHARS)}]}
     )
     return {"text": f"Tightship: {headline}", "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as markup; image data must not become links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(text: str) -> dict[str, Any]:

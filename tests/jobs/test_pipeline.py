@@ -1,0 +1,163 @@
+"""One event through analysis → remediation → scm → notify, against the real registry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.config import Settings
+from app.demo import oci
+from app.demo.chat import ChatReceiver
+from app.demo.registry import LocalRegistry
+from app.jobs.pipeline import process_event
+from app.models import PushEvent
+from app.registry import RegistryError
+from app.store import repo
+from app.store.db import Database
+from app.store.schema import EventRow, FixRow, ScanRow
+from tests.support.git import git, make_repo
+
+POM = (Path(__file__).parents[2] / "app/demo/sample/pom.xml").read_text()
+
+
+@dataclass
+class World:
+    settings: Settings
+    db: Database
+    registry: LocalRegistry
+    chat: ChatReceiver
+    checkout: Path
+    pusher: oci.Pusher
+
+    def event(self, repository: str, digest: str, tag: str | None = None, delivery: str | None = None) -> int:
+        push = PushEvent(
+            registry="local", sender="distribution", host=self.registry.host, repository=repository,
+            digest=digest, tag=tag, media_type=oci.OCI_MANIFEST,
+            delivery_id=delivery or f"{repository}@{digest}:{tag}", received_at=datetime.now(UTC),
+        )
+        with self.db.session() as session:
+            return repo.record_events(session, [push]).queued[0]
+
+    def process(self, event_id: int) -> EventRow:
+        process_event(self.settings, self.db, event_id)
+        with self.db.session() as session:
+            return session.get_one(EventRow, event_id)
+
+    def scans(self) -> list[ScanRow]:
+        with self.db.session() as session:
+            return list(session.scalars(select(ScanRow).order_by(ScanRow.id)))
+
+    def fixes(self) -> list[FixRow]:
+        with self.db.session() as session:
+            return list(session.scalars(select(FixRow).order_by(FixRow.id)))
+
+
+@pytest.fixture
+def world(tmp_path: Path, registry: LocalRegistry, make_settings) -> Iterator[World]:
+    checkout = make_repo(tmp_path / "repos", "acme/orders", {"pom.xml": POM})
+    with ChatReceiver() as chat:
+        settings: Settings = make_settings(
+            registries=[{"name": "local", "sender": "distribution", "url": registry.url,
+                         "webhook": {"token": "t"}}],
+            scm={"local": {"root": str(tmp_path / "repos")}},
+            notify=[{"type": "slack", "url": chat.url}],
+        )
+        db = Database(settings.database_url)
+        db.migrate()
+        yield World(settings, db, registry, chat, checkout, oci.Pusher(registry.url))
+        db.dispose()
+
+
+def test_root_jib_image_gets_a_fix_branch_and_one_message(world: World) -> None:
+    image = oci.jib_image(source="https://github.com/acme/orders", app=b"one")
+    digest = world.pusher.image("acme/orders", image, tag="1.0")
+    event = world.process(world.event("acme/orders", digest, "1.0"))
+
+    assert (event.status, event.reason) == ("done", None)
+    [scan] = world.scans()
+    report = json.loads(scan.report)
+    assert report["schema"] == "tightship.report/v1"
+    [platform] = report["platforms"]
+    assert platform["builder"] == {"kind": "jib", "tool": "jib-maven-plugin", "version": "3.4.4",
+                                   "evidence": "history created_by 'jib-maven-plugin:3.4.4', author 'Jib'"}
+    assert [f["rule"] for f in platform["findings"]] == ["root-user"]
+    [fix] = world.fixes()
+    assert (fix.status, fix.branch, fix.repository) == ("created", "tightship/acme-orders", "acme/orders")
+    diff = git(world.checkout, "diff", "main", "tightship/acme-orders")
+    assert "+            <user>65532:65532</user>" in diff
+    assert [m["body"]["text"] for m in world.chat.messages] == [
+        f"Tightship: 1 finding in {world.registry.host}/acme/orders:1.0"
+    ]
+
+
+def test_the_same_digest_is_analyzed_once(world: World) -> None:
+    digest = world.pusher.image("acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"two"), tag="2.0")
+    first = world.process(world.event("acme/orders", digest, "2.0", "a"))
+    again = world.process(world.event("acme/orders", digest, "2.0", "b"))
+    assert first.status == "done"
+    assert (again.status, again.reason) == ("done", f"{digest}: already analyzed")
+    assert len(world.scans()) == 1 and len(world.fixes()) == 1
+    assert len(world.chat.messages) == 1
+
+
+def test_an_index_is_analyzed_through_its_amd64_image(world: World) -> None:
+    amd64 = oci.jib_image(source="https://github.com/acme/orders", app=b"amd64")
+    arm64 = oci.image(list(amd64.layers), user="", architecture="arm64")
+    index_digest = world.pusher.index("acme/orders", {"linux/amd64": amd64, "linux/arm64": arm64}, "multi")
+    world.process(world.event("acme/orders", amd64.digest, None))  # platform manifest by digest
+    index_event = world.process(world.event("acme/orders", index_digest, "multi"))
+    assert index_event.reason == f"{amd64.digest}: already analyzed"
+    [scan] = world.scans()
+    assert scan.digest == amd64.digest
+
+
+def test_a_non_root_image_is_clean_and_quiet(world: World) -> None:
+    digest = world.pusher.image("acme/orders", oci.jib_image(user="65532:65532", app=b"clean"), tag="ok")
+    assert world.process(world.event("acme/orders", digest, "ok")).status == "done"
+    assert json.loads(world.scans()[0].report)["platforms"][0]["findings"] == []
+    assert world.fixes() == [] and world.chat.messages == []
+
+
+def test_a_label_pointing_outside_the_allow_list_is_refused(world: World) -> None:
+    image = oci.jib_image(source="https://github.com/evil/takeover", app=b"evil")
+    digest = world.pusher.image("acme/orders", image, tag="evil")
+    world.process(world.event("acme/orders", digest, "evil"))
+    [fix] = world.fixes()
+    assert fix.status == "refused" and "evil/takeover" in fix.detail
+    assert "tightship/" not in git(world.checkout, "branch", "--list")
+    assert "refused" in json.dumps(world.chat.messages[0]["body"])
+
+
+def test_a_failing_chat_endpoint_does_not_fail_the_scan(world: World) -> None:
+    world.chat.status = 500
+    digest = world.pusher.image("acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"c"), tag="c")
+    assert world.process(world.event("acme/orders", digest, "c")).status == "done"
+    assert world.scans()[0].status == "done" and world.fixes()[0].status == "created"
+
+
+def test_an_artifact_is_not_analyzed(world: World) -> None:
+    config = oci.Blob("application/vnd.cncf.helm.config.v1+json", b"{}")
+    chart = oci.Image(config=config, layers=())
+    digest = world.pusher.image("acme/charts", chart, tag="0.1.0")
+    event = world.process(world.event("acme/charts", digest, "0.1.0"))
+    assert event.status == "failed"
+    assert "is an artifact ('application/vnd.cncf.helm.config.v1+json'), not an image" in event.reason
+    assert world.fixes() == [] and world.chat.messages == []
+
+
+def test_registry_outage_is_retried_and_the_retry_completes(world: World, tmp_path: Path) -> None:
+    digest = world.pusher.image("acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"r"), tag="r")
+    event_id = world.event("acme/orders", digest, "r")
+    down = world.settings.model_copy(
+        update={"registries": [world.settings.registries[0].model_copy(update={"url": "http://127.0.0.1:1"})]}
+    )
+    with pytest.raises(RegistryError):  # the queue retries it
+        process_event(down, world.db, event_id)
+    assert world.process(event_id).status == "done"
+    assert world.fixes()[0].status == "created"

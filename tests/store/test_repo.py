@@ -1,0 +1,165 @@
+"""The store on SQLite and on the real PostgreSQL server: the same tests, both engines."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from app.models import (
+    BaseImage,
+    Builder,
+    Finding,
+    FixPlan,
+    IgnoredEvent,
+    PlatformReport,
+    PushEvent,
+    Report,
+    Severity,
+    SourceHint,
+)
+from app.store import repo
+from app.store.db import Database
+from app.store.schema import Base, EventRow, FindingRow, FixRow, ImageTagRow, ScanRow
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+DIGEST = "sha256:" + "a" * 64
+
+
+def push(delivery_id: str = "d1", tag: str | None = "1.0", digest: str = DIGEST) -> PushEvent:
+    return PushEvent(
+        registry="local", sender="distribution", host="reg:5000", repository="acme/orders",
+        digest=digest, tag=tag, media_type="application/vnd.oci.image.manifest.v1+json",
+        delivery_id=delivery_id, received_at=NOW, pusher="ci",
+    )
+
+
+def report() -> Report:
+    finding = Finding("root-user", Severity.HIGH, "Container runs as root", "config User is ''")
+    platform = PlatformReport(
+        platform="linux/amd64", digest=DIGEST, user="", builder=Builder("jib", "jib-maven-plugin", "3.4.4"),
+        base=BaseImage(), source=SourceHint("https://github.com/acme/orders"), findings=(finding,),
+    )
+    return Report(reference="reg:5000/acme/orders:1.0", digest=DIGEST, platforms=(platform,))
+
+
+def test_migrations_are_idempotent_and_match_the_models(database: Database) -> None:
+    database.migrate()
+    database.migrate()
+    tables = set(inspect(database.engine).get_table_names())
+    assert {"events", "image_tags", "scans", "findings", "fixes", "alembic_version"} <= tables
+    with database.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_events_are_stored_once_per_delivery_id(database: Database) -> None:
+    database.migrate()
+    ignored = IgnoredEvent("local", "distribution", "d2", NOW, "action 'pull' is not a push")
+    with database.session() as session:
+        first = repo.record_events(session, [push(), ignored])
+    with database.session() as session:
+        second = repo.record_events(session, [push(), ignored, push("d3")])
+    assert (len(first.queued), first.ignored, first.duplicates) == (1, 1, 0)
+    assert (len(second.queued), second.ignored, second.duplicates) == (1, 0, 2)
+    with database.session() as session:
+        rows = session.scalars(select(EventRow).order_by(EventRow.id)).all()
+        assert [(r.delivery_id, r.status) for r in rows] == [
+            ("d1", "pending"), ("d2", "ignored"), ("d3", "pending")
+        ]
+        assert rows[0].received_at == NOW  # time zones survive both engines
+        assert repo.load_event(session, rows[0].id) == push()
+        assert repo.load_event(session, rows[1].id) is None
+
+
+def test_the_outbox_hands_back_events_never_enqueued(database: Database) -> None:
+    database.migrate()
+    with database.session() as session:
+        recorded = repo.record_events(session, [push("d1"), push("d2")])
+        repo.mark_enqueued(session, recorded.queued[:1])
+    with database.session() as session:
+        assert repo.stranded_events(session, timedelta(seconds=30)) == recorded.queued[1:]
+        assert repo.stranded_events(session, timedelta(days=3650)) == []
+
+
+def test_exactly_one_claim_wins_and_done_stays_done(database: Database) -> None:
+    database.migrate()
+    lease = timedelta(minutes=15)
+    with database.session() as session:
+        first = repo.claim_scan(session, push(), DIGEST, lease)
+    with database.session() as session:
+        busy = repo.claim_scan(session, push("d2"), DIGEST, lease)
+    assert (first.status, busy.status, busy.scan_id) == ("claimed", "busy", first.scan_id)
+    with database.session() as session:
+        repo.finish_scan(session, first.scan_id, report())
+    with database.session() as session:
+        done = repo.claim_scan(session, push("d3"), DIGEST, lease)
+        assert done.status == "done"
+        assert repo.load_report(session, first.scan_id) == report()
+        [finding] = session.scalars(select(FindingRow)).all()
+        assert (finding.rule, finding.fingerprint) == ("root-user", report().findings[0].fingerprint)
+
+
+def test_failed_or_expired_scans_can_be_claimed_again(database: Database) -> None:
+    database.migrate()
+    lease = timedelta(minutes=15)
+    with database.session() as session:
+        claim = repo.claim_scan(session, push(), DIGEST, lease, now=NOW)
+    with database.session() as session:
+        assert repo.claim_scan(session, push(), DIGEST, lease, now=NOW + timedelta(minutes=1)).status == "busy"
+        expired = repo.claim_scan(session, push(), DIGEST, lease, now=NOW + timedelta(minutes=16))
+        assert expired.status == "claimed"
+    with database.session() as session:
+        repo.fail_scan(session, claim.scan_id, "registry unreachable")
+    with database.session() as session:
+        again = repo.claim_scan(session, push(), DIGEST, lease)
+        assert again.status == "claimed"
+        assert session.get_one(ScanRow, claim.scan_id).attempts == 3
+
+
+def test_concurrent_claims_have_one_winner(database: Database) -> None:
+    database.migrate()
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def claim() -> None:
+        barrier.wait()
+        with database.session() as session:
+            results.append(repo.claim_scan(session, push(), DIGEST, timedelta(minutes=5)).status)
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["busy"] * 5 + ["claimed"]
+
+
+def test_tags_point_at_the_latest_digest(database: Database) -> None:
+    database.migrate()
+    other = "sha256:" + "b" * 64
+    with database.session() as session:
+        repo.set_tag(session, push(), DIGEST)
+        repo.set_tag(session, push(tag=None), other)  # untagged: no tag row
+    with database.session() as session:
+        repo.set_tag(session, push(), other)
+    with database.session() as session:
+        [row] = session.scalars(select(ImageTagRow)).all()
+        assert (row.tag, row.digest) == ("1.0", other)
+
+
+def test_fix_records(database: Database) -> None:
+    database.migrate()
+    fix_plan = FixPlan("acme/orders", "tightship/acme-orders", "t", "b", (), ("root-user",))
+    with database.session() as session:
+        claim = repo.claim_scan(session, push(), DIGEST, timedelta(minutes=5))
+        repo.record_fix(session, claim.scan_id, "created", "made", fix_plan, "c0ffee")
+        repo.record_fix(session, claim.scan_id, "refused", "not allowed")
+    with database.session() as session:
+        rows = session.scalars(select(FixRow).order_by(FixRow.id)).all()
+        assert [(r.status, r.branch, r.commit) for r in rows] == [
+            ("created", "tightship/acme-orders", "c0ffee"), ("refused", None, None)
+        ]
