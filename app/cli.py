@@ -123,14 +123,7 @@ def serve(ctx: click.Context) -> None:
         "worker": [*me, "worker"],
         "clock": [*me, "clock"],
     }
-    children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-    log.info(
-        "serving",
-        extra={
-            "url": f"http://{settings.server.host}:{settings.server.port}",
-            "data_dir": str(Path(settings.data_dir).resolve()),
-        },
-    )
+    children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -140,25 +133,41 @@ def serve(ctx: click.Context) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     exit_code = 0
-    while not stopping:
-        exited = {n: c.returncode for n, c in children.items() if c.poll() is not None}
-        if exited:
-            name, exit_code = next(iter(exited.items()))
-            log.error(
-                "process exited; stopping the others", extra={"process": name, "code": exit_code}
-            )
-            break
-        time.sleep(0.2)
-    for child in children.values():
+    try:
+        children.update({name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()})
+        log.info(
+            "serving",
+            extra={
+                "url": f"http://{settings.server.host}:{settings.server.port}",
+                "data_dir": str(Path(settings.data_dir).resolve()),
+            },
+        )
+        while not stopping:
+            exited = [(n, c.returncode) for n, c in children.items() if c.poll() is not None]
+            if exited:
+                name, exit_code = exited[0]
+                log.error(
+                    "process exited; stopping the others", extra={"child": name, "code": exit_code}
+                )
+                break
+            time.sleep(0.2)
+    finally:
+        _stop_children(children)
+    sys.exit(exit_code)
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace: float = 20.0) -> None:
+    """Ask each child to stop (the worker gracefully, finishing its jobs), then insist."""
+    for name, child in children.items():
         if child.poll() is None:
-            child.send_signal(signal.SIGINT if child is children["worker"] else signal.SIGTERM)
-    deadline = time.monotonic() + 20
+            child.send_signal(signal.SIGINT if name == "worker" else signal.SIGTERM)
+    deadline = time.monotonic() + grace
     for child in children.values():
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
-    sys.exit(exit_code or 0)
+            child.wait()
 
 
 @main.command()

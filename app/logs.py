@@ -31,13 +31,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str | None = None) -> None:
+    # Library chatter (oras logs request URLs at info) stays out unless asked for.
+    for noisy in ("oras", "urllib3", "huey", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return
+        return  # already configured (by an earlier call, or gunicorn's logconfig_dict)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("TIGHTSHIP_LOG_LEVEL", "INFO"))
-    # Library chatter (oras logs request URLs at info) stays out unless asked for.
-    for noisy in ("oras", "urllib3", "huey", "apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -61,16 +61,25 @@ def test_interpolated_value_cannot_inject_yaml(tmp_path: Path) -> None:
     ("text", "env", "message"),
     [
         (VALID, {}, "registries.0.webhook.token: environment variable REGISTRY_TOKEN is not set"),
-        (VALID.replace("distribution", "nexus"), {"REGISTRY_TOKEN": "t"},
-         "registries.0.sender: unknown sender 'nexus'"),
-        (VALID.replace("http://127.0.0.1:5000", "ftp://x"), {"REGISTRY_TOKEN": "t"},
-         "registries.0.url: 'ftp://x' is not an http(s) URL"),
+        (
+            VALID.replace("distribution", "nexus"),
+            {"REGISTRY_TOKEN": "t"},
+            "registries.0.sender: unknown sender 'nexus'",
+        ),
+        (
+            VALID.replace("http://127.0.0.1:5000", "ftp://x"),
+            {"REGISTRY_TOKEN": "t"},
+            "registries.0.url: 'ftp://x' is not an http(s) URL",
+        ),
         ("server: {port: 99999}\n", {}, "server.port: Input should be less than or equal to 65535"),
         ("remediation: {user: nobody}\n", {}, "remediation.user: 'nobody' is not numeric"),
         ("remediation: {user: '0:0'}\n", {}, "remediation.user: uid 0 is root"),
         ("serverr: {}\n", {}, "serverr: Extra inputs are not permitted"),
-        (VALID.replace('webhook: {token: "${REGISTRY_TOKEN}"}', "webhook: {}"), {},
-         "webhook.token is required"),
+        (
+            VALID.replace('webhook: {token: "${REGISTRY_TOKEN}"}', "webhook: {}"),
+            {},
+            "webhook.token is required",
+        ),
         ("registries: [\n", {}, "not valid YAML"),
         ("- a\n- b\n", {}, "the top level must be a mapping"),
     ],
@@ -122,7 +131,10 @@ def test_duplicate_registry_names_are_refused(tmp_path: Path) -> None:
 
 def test_allow_and_map_globs(make_settings) -> None:
     settings = make_settings(
-        repositories={"allow": ["acme/*"], "map": [{"image": "h/acme/api*", "repo": "acme/api", "path": "svc/"}]}
+        repositories={
+            "allow": ["acme/*"],
+            "map": [{"image": "h/acme/api*", "repo": "acme/api", "path": "svc/"}],
+        }
     )
     assert settings.repositories.allowed("acme/orders")
     assert settings.repositories.allowed("ACME/Orders")

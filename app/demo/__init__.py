@@ -50,7 +50,7 @@ registries:
   - name: local
     sender: distribution
     url: {registry.url}
-    webhook: {{token: "${{TIGHTSHIP_DEMO_TOKEN}}"}}
+    webhook: {{token: "${{TIGHTSHIP_WEBHOOK_TOKEN}}"}}
 scm:
   provider: local
   local: {{root: {workdir / "repos"}}}
@@ -84,7 +84,7 @@ def run_demo(keep: bool = False) -> int:
     server: subprocess.Popen[bytes] | None = None
     with ChatReceiver() as chat, registry:
         config = write_config(workdir, registry, port, chat.url)
-        env = {**os.environ, "TIGHTSHIP_DEMO_TOKEN": token}
+        env = {**os.environ, "TIGHTSHIP_WEBHOOK_TOKEN": token}
         for variable in ("DATABASE_URL", "REDIS_URL", "PORT", "TIGHTSHIP_DATA_DIR"):
             env.pop(variable, None)
         log = (workdir / "tightship.log").open("ab")

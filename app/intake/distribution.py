@@ -35,7 +35,7 @@ _SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 
 def _is_blob(media_type: str) -> bool:
-    """Layers and configs: uploads report octet-stream, events built from manifests the real type."""
+    """Layers and configs: uploads say octet-stream, events built from manifests the real type."""
     return (
         media_type in ("", "application/octet-stream")
         or "rootfs.diff" in media_type

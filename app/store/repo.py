@@ -174,21 +174,23 @@ def claim_scan(
     )
     if existing is None:  # deleted between the insert and the select
         return claim_scan(session, event, digest, lease, now)
+    scan_id = existing.id
     if existing.status == "done":
-        return Claim(scan_id=existing.id, status="done")
+        return Claim(scan_id=scan_id, status="done")
     taken = session.execute(
         update(ScanRow)
         .where(
-            ScanRow.id == existing.id,
+            ScanRow.id == scan_id,
             (ScanRow.status == "failed")
             | ((ScanRow.status == "running") & (ScanRow.lease_until < now)),
         )
         .values(status="running", lease_until=now + lease, attempts=ScanRow.attempts + 1)
         .execution_options(synchronize_session=False)
     )
+    session.expire(existing)  # the UPDATE bypassed the identity map
     if taken.rowcount == 1:  # type: ignore[attr-defined]
-        return Claim(scan_id=existing.id, status="claimed")
-    return Claim(scan_id=existing.id, status="busy")
+        return Claim(scan_id=scan_id, status="claimed")
+    return Claim(scan_id=scan_id, status="busy")
 
 
 def finish_scan(session: Session, scan_id: int, report: Report) -> None:

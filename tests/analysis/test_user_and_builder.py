@@ -51,8 +51,10 @@ def test_any_nonzero_uid_is_not_root_whatever_the_group(uid: int, gid: int) -> N
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("jib/jib-gradle-plugin-1.4.1-snapshot.config.json",
-         Builder("jib", "jib-gradle-plugin", "1.4.1-SNAPSHOT")),
+        (
+            "jib/jib-gradle-plugin-1.4.1-snapshot.config.json",
+            Builder("jib", "jib-gradle-plugin", "1.4.1-SNAPSHOT"),
+        ),
         ("jib/jib-core-on-busybox.config.json", Builder("jib", "jib-core", None)),
         ("jib/jib-core-testjson-containerconfig.json", Builder("jib", "jib", None)),
         ("dockerfile/dockle-testdata-nginx.config.json", Builder("unknown")),
@@ -65,19 +67,25 @@ def test_any_nonzero_uid_is_not_root_whatever_the_group(uid: int, gid: int) -> N
 def test_builder_detection_on_real_configs(fixture: str, expected: Builder) -> None:
     detected = builder.detect(load(fixture))
     assert (detected.kind, detected.tool, detected.version) == (
-        expected.kind, expected.tool, expected.version
+        expected.kind,
+        expected.tool,
+        expected.version,
     )
     if detected.kind == "jib":
         assert "created_by" in (detected.evidence or "")
 
 
 def test_jib_maven_plugin_version_is_read() -> None:
-    config = {"history": [
-        {"created_by": "/bin/sh -c #(nop) ADD file:x in /"},
-        {"author": "Jib", "created_by": "jib-maven-plugin:3.4.4", "comment": "classes"},
-    ]}
+    config = {
+        "history": [
+            {"created_by": "/bin/sh -c #(nop) ADD file:x in /"},
+            {"author": "Jib", "created_by": "jib-maven-plugin:3.4.4", "comment": "classes"},
+        ]
+    }
     assert builder.detect(facts(config)) == Builder(
-        kind="jib", tool="jib-maven-plugin", version="3.4.4",
+        kind="jib",
+        tool="jib-maven-plugin",
+        version="3.4.4",
         evidence="history created_by 'jib-maven-plugin:3.4.4', author 'Jib'",
     )
 
@@ -106,10 +114,16 @@ def test_root_user_rule_on_real_configs(fixture: str, root: bool) -> None:
 
 
 def test_source_hint_from_label_and_annotation() -> None:
-    labelled = facts({"config": {"Labels": {
-        "org.opencontainers.image.source": "https://github.com/acme/orders",
-        "org.opencontainers.image.revision": "3f2a9c1",
-    }}})
+    labelled = facts(
+        {
+            "config": {
+                "Labels": {
+                    "org.opencontainers.image.source": "https://github.com/acme/orders",
+                    "org.opencontainers.image.revision": "3f2a9c1",
+                }
+            }
+        }
+    )
     assert source.hint(labelled).repository == "https://github.com/acme/orders"
     assert source.hint(labelled).revision == "3f2a9c1"
     annotated = facts({"config": {}}, {"org.opencontainers.image.source": "https://x/a/b"})

@@ -78,12 +78,27 @@ def test_delete_fragment_in_an_envelope_is_ignored(settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
-        ({"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "a/B",
-          "digest": "sha256:ab"}, "repository 'a/B' is not a valid repository name"),
-        ({"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "a/b"},
-         "target has no valid digest"),
-        ({"mediaType": "application/vnd.cncf.helm.config.v1+json", "repository": "a/b",
-          "digest": "sha256:ab"}, "media type 'application/vnd.cncf.helm.config.v1+json' is not an image manifest or index"),
+        (
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "repository": "a/B",
+                "digest": "sha256:ab",
+            },
+            "repository 'a/B' is not a valid repository name",
+        ),
+        (
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "a/b"},
+            "target has no valid digest",
+        ),
+        (
+            {
+                "mediaType": "application/vnd.cncf.helm.config.v1+json",
+                "repository": "a/b",
+                "digest": "sha256:ab",
+            },
+            "media type 'application/vnd.cncf.helm.config.v1+json' "
+            "is not an image manifest or index",
+        ),
     ],
 )
 def test_unusable_targets_are_ignored_not_refused(
@@ -129,7 +144,9 @@ def test_token_check(settings: Settings, authorization: str | None, ok: bool) ->
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 TARGETS = st.fixed_dictionaries(
@@ -137,7 +154,8 @@ TARGETS = st.fixed_dictionaries(
     optional={
         "mediaType": st.sampled_from(
             ["application/vnd.oci.image.index.v1+json", "application/octet-stream", ""]
-        ) | st.text(max_size=30),
+        )
+        | st.text(max_size=30),
         "repository": st.from_regex(r"[a-z0-9/._-]{0,30}", fullmatch=True) | JSON,
         "digest": st.from_regex(r"sha256:[a-f0-9]{0,64}", fullmatch=True) | JSON,
         "tag": st.text(max_size=140) | JSON,

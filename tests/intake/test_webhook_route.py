@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -21,7 +22,9 @@ from tests.conftest import FIXTURES, TOKEN
 
 CONTENT_TYPE = "application/vnd.docker.distribution.events.v1+json"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": CONTENT_TYPE}
-REAL_PUSH = (FIXTURES / "webhooks/distribution/push-manifest-tag-real-yupeek-maiev.json").read_bytes()
+REAL_PUSH = (
+    FIXTURES / "webhooks/distribution/push-manifest-tag-real-yupeek-maiev.json"
+).read_bytes()
 
 
 @pytest.fixture

@@ -35,11 +35,19 @@ class World:
     checkout: Path
     pusher: oci.Pusher
 
-    def event(self, repository: str, digest: str, tag: str | None = None, delivery: str | None = None) -> int:
+    def event(
+        self, repository: str, digest: str, tag: str | None = None, delivery: str | None = None
+    ) -> int:
         push = PushEvent(
-            registry="local", sender="distribution", host=self.registry.host, repository=repository,
-            digest=digest, tag=tag, media_type=oci.OCI_MANIFEST,
-            delivery_id=delivery or f"{repository}@{digest}:{tag}", received_at=datetime.now(UTC),
+            registry="local",
+            sender="distribution",
+            host=self.registry.host,
+            repository=repository,
+            digest=digest,
+            tag=tag,
+            media_type=oci.OCI_MANIFEST,
+            delivery_id=delivery or f"{repository}@{digest}:{tag}",
+            received_at=datetime.now(UTC),
         )
         with self.db.session() as session:
             return repo.record_events(session, [push]).queued[0]
@@ -63,8 +71,14 @@ def world(tmp_path: Path, registry: LocalRegistry, make_settings) -> Iterator[Wo
     checkout = make_repo(tmp_path / "repos", "acme/orders", {"pom.xml": POM})
     with ChatReceiver() as chat:
         settings: Settings = make_settings(
-            registries=[{"name": "local", "sender": "distribution", "url": registry.url,
-                         "webhook": {"token": "t"}}],
+            registries=[
+                {
+                    "name": "local",
+                    "sender": "distribution",
+                    "url": registry.url,
+                    "webhook": {"token": "t"},
+                }
+            ],
             scm={"local": {"root": str(tmp_path / "repos")}},
             notify=[{"type": "slack", "url": chat.url}],
         )
@@ -84,11 +98,19 @@ def test_root_jib_image_gets_a_fix_branch_and_one_message(world: World) -> None:
     report = json.loads(scan.report)
     assert report["schema"] == "tightship.report/v1"
     [platform] = report["platforms"]
-    assert platform["builder"] == {"kind": "jib", "tool": "jib-maven-plugin", "version": "3.4.4",
-                                   "evidence": "history created_by 'jib-maven-plugin:3.4.4', author 'Jib'"}
+    assert platform["builder"] == {
+        "kind": "jib",
+        "tool": "jib-maven-plugin",
+        "version": "3.4.4",
+        "evidence": "history created_by 'jib-maven-plugin:3.4.4', author 'Jib'",
+    }
     assert [f["rule"] for f in platform["findings"]] == ["root-user"]
     [fix] = world.fixes()
-    assert (fix.status, fix.branch, fix.repository) == ("created", "tightship/acme-orders", "acme/orders")
+    assert (fix.status, fix.branch, fix.repository) == (
+        "created",
+        "tightship/acme-orders",
+        "acme/orders",
+    )
     diff = git(world.checkout, "diff", "main", "tightship/acme-orders")
     assert "+            <user>65532:65532</user>" in diff
     assert [m["body"]["text"] for m in world.chat.messages] == [
@@ -97,7 +119,9 @@ def test_root_jib_image_gets_a_fix_branch_and_one_message(world: World) -> None:
 
 
 def test_the_same_digest_is_analyzed_once(world: World) -> None:
-    digest = world.pusher.image("acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"two"), tag="2.0")
+    digest = world.pusher.image(
+        "acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"two"), tag="2.0"
+    )
     first = world.process(world.event("acme/orders", digest, "2.0", "a"))
     again = world.process(world.event("acme/orders", digest, "2.0", "b"))
     assert first.status == "done"
@@ -109,7 +133,9 @@ def test_the_same_digest_is_analyzed_once(world: World) -> None:
 def test_an_index_is_analyzed_through_its_amd64_image(world: World) -> None:
     amd64 = oci.jib_image(source="https://github.com/acme/orders", app=b"amd64")
     arm64 = oci.image(list(amd64.layers), user="", architecture="arm64")
-    index_digest = world.pusher.index("acme/orders", {"linux/amd64": amd64, "linux/arm64": arm64}, "multi")
+    index_digest = world.pusher.index(
+        "acme/orders", {"linux/amd64": amd64, "linux/arm64": arm64}, "multi"
+    )
     world.process(world.event("acme/orders", amd64.digest, None))  # platform manifest by digest
     index_event = world.process(world.event("acme/orders", index_digest, "multi"))
     assert index_event.reason == f"{amd64.digest}: already analyzed"
@@ -118,7 +144,9 @@ def test_an_index_is_analyzed_through_its_amd64_image(world: World) -> None:
 
 
 def test_a_non_root_image_is_clean_and_quiet(world: World) -> None:
-    digest = world.pusher.image("acme/orders", oci.jib_image(user="65532:65532", app=b"clean"), tag="ok")
+    digest = world.pusher.image(
+        "acme/orders", oci.jib_image(user="65532:65532", app=b"clean"), tag="ok"
+    )
     assert world.process(world.event("acme/orders", digest, "ok")).status == "done"
     assert json.loads(world.scans()[0].report)["platforms"][0]["findings"] == []
     assert world.fixes() == [] and world.chat.messages == []
@@ -136,7 +164,9 @@ def test_a_label_pointing_outside_the_allow_list_is_refused(world: World) -> Non
 
 def test_a_failing_chat_endpoint_does_not_fail_the_scan(world: World) -> None:
     world.chat.status = 500
-    digest = world.pusher.image("acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"c"), tag="c")
+    digest = world.pusher.image(
+        "acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"c"), tag="c"
+    )
     assert world.process(world.event("acme/orders", digest, "c")).status == "done"
     assert world.scans()[0].status == "done" and world.fixes()[0].status == "created"
 
@@ -147,15 +177,23 @@ def test_an_artifact_is_not_analyzed(world: World) -> None:
     digest = world.pusher.image("acme/charts", chart, tag="0.1.0")
     event = world.process(world.event("acme/charts", digest, "0.1.0"))
     assert event.status == "failed"
-    assert "is an artifact ('application/vnd.cncf.helm.config.v1+json'), not an image" in event.reason
+    assert (
+        "is an artifact ('application/vnd.cncf.helm.config.v1+json'), not an image" in event.reason
+    )
     assert world.fixes() == [] and world.chat.messages == []
 
 
 def test_registry_outage_is_retried_and_the_retry_completes(world: World, tmp_path: Path) -> None:
-    digest = world.pusher.image("acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"r"), tag="r")
+    digest = world.pusher.image(
+        "acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"r"), tag="r"
+    )
     event_id = world.event("acme/orders", digest, "r")
     down = world.settings.model_copy(
-        update={"registries": [world.settings.registries[0].model_copy(update={"url": "http://127.0.0.1:1"})]}
+        update={
+            "registries": [
+                world.settings.registries[0].model_copy(update={"url": "http://127.0.0.1:1"})
+            ]
+        }
     )
     with pytest.raises(RegistryError):  # the queue retries it
         process_event(down, world.db, event_id)

@@ -19,9 +19,15 @@ from app.store.schema import EventRow
 
 def event(delivery_id: str, received_at: datetime | None = None) -> PushEvent:
     return PushEvent(
-        registry="local", sender="distribution", host="reg", repository="acme/orders",
-        digest="sha256:" + "c" * 64, tag=None, media_type="application/vnd.oci.image.manifest.v1+json",
-        delivery_id=delivery_id, received_at=received_at or datetime.now(UTC),
+        registry="local",
+        sender="distribution",
+        host="reg",
+        repository="acme/orders",
+        digest="sha256:" + "c" * 64,
+        tag=None,
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        delivery_id=delivery_id,
+        received_at=received_at or datetime.now(UTC),
     )
 
 
@@ -36,16 +42,22 @@ def run_all(jobs: Jobs) -> int:
 @pytest.fixture(params=["sqlite", "redis"])
 def jobs(request: pytest.FixtureRequest, make_settings, monkeypatch: pytest.MonkeyPatch):
     if request.param == "redis":
-        settings: Settings = make_settings(storage={"redis_url": request.getfixturevalue("redis_url")})
+        settings: Settings = make_settings(
+            storage={"redis_url": request.getfixturevalue("redis_url")}
+        )
     else:
         settings = make_settings()
     db = Database(settings.database_url)
     db.migrate()
     huey = make_huey(settings)
     if isinstance(huey, RedisHuey):  # a queue name of its own, so runs never share one
-        huey = RedisHuey(f"tightship-test-{secrets.token_hex(4)}", url=settings.storage.redis_url, results=False)
+        huey = RedisHuey(
+            f"tightship-test-{secrets.token_hex(4)}", url=settings.storage.redis_url, results=False
+        )
     processed: list[int] = []
-    monkeypatch.setattr(pipeline, "process_event", lambda _s, _d, event_id: processed.append(event_id))
+    monkeypatch.setattr(
+        pipeline, "process_event", lambda _s, _d, event_id: processed.append(event_id)
+    )
     jobs = Jobs(settings, db, huey)
     jobs.processed = processed  # type: ignore[attr-defined]
     yield jobs
@@ -55,7 +67,9 @@ def jobs(request: pytest.FixtureRequest, make_settings, monkeypatch: pytest.Monk
 
 def test_backend_follows_the_config(make_settings) -> None:
     assert isinstance(make_huey(make_settings()), SqliteHuey)
-    assert isinstance(make_huey(make_settings(storage={"redis_url": "redis://127.0.0.1:1/0"})), RedisHuey)
+    assert isinstance(
+        make_huey(make_settings(storage={"redis_url": "redis://127.0.0.1:1/0"})), RedisHuey
+    )
 
 
 def test_enqueued_events_are_processed_once_and_marked(jobs: Jobs) -> None:
@@ -84,7 +98,9 @@ def test_ping(jobs: Jobs) -> None:
     jobs.ping()
 
 
-def test_the_last_failed_try_marks_the_event_failed(jobs: Jobs, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_last_failed_try_marks_the_event_failed(
+    jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(_settings: Settings, _db: Database, _event_id: int) -> None:
         raise RuntimeError("registry unreachable")
 
@@ -100,4 +116,6 @@ def test_the_last_failed_try_marks_the_event_failed(jobs: Jobs, monkeypatch: pyt
     jobs.huey.execute(task)
     with jobs.db.session() as session:
         row = session.get_one(EventRow, event_id)
-        assert row.status == "failed" and row.reason == "gave up after 4 tries: registry unreachable"
+        assert (
+            row.status == "failed" and row.reason == "gave up after 4 tries: registry unreachable"
+        )

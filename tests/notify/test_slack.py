@@ -21,7 +21,9 @@ def notice(findings: int = 1, **extra: str) -> Notice:
         reference="reg:5000/acme/orders:1.0",
         digest="sha256:" + "a" * 64,
         findings=tuple(
-            Finding(f"rule-{i}", Severity.HIGH, "Container runs as root", "config User is '<!here>'")
+            Finding(
+                f"rule-{i}", Severity.HIGH, "Container runs as root", "config User is '<!here>'"
+            )
             for i in range(findings)
         ),
         **extra,
@@ -38,7 +40,9 @@ def validate(body: dict) -> None:
 
 def test_message_has_the_fixture_shape_and_is_valid_block_kit() -> None:
     reference = json.loads((FIXTURES / "chat/slack-incoming-webhook-blockkit.json").read_text())
-    body = slack.payload(notice(branch="tightship/acme-orders", repository="acme/orders", fix_status="created"))
+    body = slack.payload(
+        notice(branch="tightship/acme-orders", repository="acme/orders", fix_status="created")
+    )
     assert body.keys() == reference.keys()
     validate(body)
     text = json.dumps(body)
@@ -68,7 +72,10 @@ def test_a_failing_channel_is_logged_not_raised_and_its_url_not_logged(
     caplog.set_level(logging.WARNING)
     with ChatReceiver(status=status) as failing, ChatReceiver() as healthy:
         settings: Settings = make_settings(
-            notify=[{"type": "slack", "url": failing.url + "/T000/SECRETPART"}, {"type": "slack", "url": healthy.url}]
+            notify=[
+                {"type": "slack", "url": failing.url + "/T000/SECRETPART"},
+                {"type": "slack", "url": healthy.url},
+            ]
         )
         assert notify.send(settings, notice()) == 1
     assert len(healthy.messages) == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from app.models import Builder, Finding, PlatformReport, Severity, BaseImage, SourceHint
+from app.models import BaseImage, Builder, Finding, PlatformReport, Severity, SourceHint
 from app.remediation import jib_maven, xmltext
 from tests.conftest import FIXTURES
 
@@ -34,8 +34,7 @@ def effective_users(text: str) -> list[str]:
     """What Jib would run as, per jib-maven-plugin declaration, after property precedence."""
     root = hardened_parse(text)
     properties = {
-        el.tag.split("}")[-1]: (el.text or "").strip()
-        for el in root.findall("m:properties/*", NS)
+        el.tag.split("}")[-1]: (el.text or "").strip() for el in root.findall("m:properties/*", NS)
     }
     if "jib.container.user" in properties:
         return [properties["jib.container.user"]]
@@ -77,13 +76,17 @@ def test_corpus_pom_fix_is_minimal_valid_idempotent_and_effective(pom: Path) -> 
 
 
 def test_pom_without_jib_is_left_alone() -> None:
-    pom = (CORPUS / "GoogleContainerTools__jib__examples_multi-module_hello-service_pom.xml").read_text()
+    pom = (
+        CORPUS / "GoogleContainerTools__jib__examples_multi-module_hello-service_pom.xml"
+    ).read_text()
     assert jib_maven.set_container_user(pom, USER) is None
 
 
 @pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.xml")), ids=lambda p: p.name[:60])
 def test_golden_files(golden: Path) -> None:
-    assert jib_maven.set_container_user((CORPUS / golden.name).read_text(), USER) == golden.read_text()
+    assert (
+        jib_maven.set_container_user((CORPUS / golden.name).read_text(), USER) == golden.read_text()
+    )
 
 
 def pom(body: str, properties: str = "") -> str:
@@ -130,8 +133,10 @@ def test_reference_is_changed_at_its_definition() -> None:
 def test_self_closing_configuration_and_user() -> None:
     fixed = jib_maven.set_container_user(pom("\n        <configuration/>"), USER)
     assert effective_users(fixed) == [USER]
-    text = pom("\n        <configuration>\n          <container>\n            <user/>\n"
-               "          </container>\n        </configuration>")
+    text = pom(
+        "\n        <configuration>\n          <container>\n            <user/>\n"
+        "          </container>\n        </configuration>"
+    )
     fixed = jib_maven.set_container_user(text, USER)
     assert "<user>65532:65532</user>" in fixed and effective_users(fixed) == [USER]
 
@@ -152,9 +157,11 @@ def test_plugin_only_in_a_profile_is_configured_there() -> None:
 
 
 def test_comments_with_markup_do_not_confuse_offsets() -> None:
-    text = pom("\n        <!-- <configuration><container><user>0</user></container> -->"
-               "\n        <configuration attr='a>b'>\n          <to><image>x</image></to>\n"
-               "        </configuration>")
+    text = pom(
+        "\n        <!-- <configuration><container><user>0</user></container> -->"
+        "\n        <configuration attr='a>b'>\n          <to><image>x</image></to>\n"
+        "        </configuration>"
+    )
     fixed = jib_maven.set_container_user(text, USER)
     assert "<!-- <configuration><container><user>0</user></container> -->" in fixed
     assert effective_users(fixed) == [USER]
@@ -181,7 +188,9 @@ class Tree:
         return self.files.get(path)
 
 
-def platform(rules: tuple[str, ...] = ("root-user",), tool: str = "jib-maven-plugin") -> PlatformReport:
+def platform(
+    rules: tuple[str, ...] = ("root-user",), tool: str = "jib-maven-plugin"
+) -> PlatformReport:
     return PlatformReport(
         platform="linux/amd64",
         digest="sha256:00",

@@ -11,7 +11,9 @@ from lxml import etree
 
 from app.remediation import xmltext
 
-TAGS = st.sampled_from(["project", "build", "plugin", "configuration", "container", "user", "a.b-c"])
+TAGS = st.sampled_from(
+    ["project", "build", "plugin", "configuration", "container", "user", "a.b-c"]
+)
 ATTRIBUTE_VALUES = st.text(alphabet="ab>/<'= ", max_size=6).map(
     lambda v: '"' + v.replace('"', "").replace("<", "") + '"'
 )
@@ -29,7 +31,7 @@ class Element:
     self_closing: bool
 
     def render(self, indent: str) -> str:
-        attrs = "".join(f' x{i}={v}' for i, v in enumerate(self.attributes))
+        attrs = "".join(f" x{i}={v}" for i, v in enumerate(self.attributes))
         if self.self_closing and not self.children:
             return f"<{self.tag}{attrs}/>"
         inner = self.text
@@ -43,12 +45,23 @@ class Element:
 
 
 ELEMENTS = st.recursive(
-    st.builds(Element, TAGS, st.lists(ATTRIBUTE_VALUES, max_size=2), st.just([]), TEXT,
-              st.none() | st.text(alphabet="<>ab/ ", max_size=6).map(lambda c: c.replace("--", "")),
-              st.booleans()),
+    st.builds(
+        Element,
+        TAGS,
+        st.lists(ATTRIBUTE_VALUES, max_size=2),
+        st.just([]),
+        TEXT,
+        st.none() | st.text(alphabet="<>ab/ ", max_size=6).map(lambda c: c.replace("--", "")),
+        st.booleans(),
+    ),
     lambda children: st.builds(
-        Element, TAGS, st.lists(ATTRIBUTE_VALUES, max_size=2), st.lists(children, max_size=3),
-        TEXT, st.none(), st.just(False),
+        Element,
+        TAGS,
+        st.lists(ATTRIBUTE_VALUES, max_size=2),
+        st.lists(children, max_size=3),
+        TEXT,
+        st.none(),
+        st.just(False),
     ),
     max_leaves=12,
 )
@@ -95,7 +108,9 @@ def test_append_child_adds_exactly_one_parsable_child(root: Element, indent: str
         with pytest.raises(xmltext.XmlError, match="holds text"):  # mixed content is not ours
             xmltext.append_child(doc, doc.root, ["container", "user"], "1")
         return
-    edited = xmltext.apply(source, [xmltext.append_child(doc, doc.root, ["container", "user"], "1")])
+    edited = xmltext.apply(
+        source, [xmltext.append_child(doc, doc.root, ["container", "user"], "1")]
+    )
     reparsed = etree.fromstring(edited)
     assert reparsed[-1].tag == "container" and reparsed[-1][0].text == "1"
     assert len(reparsed) == len(etree.fromstring(source)) + 1

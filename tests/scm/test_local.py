@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from app.config import RepositoriesSettings
 from app.models import FileEdit, FixPlan, SourceHint
 from app.scm import LocalRepository, Refusal, ScmError, choose
 from app.scm.target import repository_from_url
-from app.config import RepositoriesSettings
 from tests.support.git import git, make_repo
 
 POM = "<project>\n  <build/>\n</project>\n"
@@ -51,8 +51,12 @@ def test_branch_is_created_without_touching_the_checkout(tmp_path: Path, checkou
     assert git(checkout, "rev-parse", "HEAD") == head_before
     assert git(checkout, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert (checkout / "pom.xml").read_text().endswith("<!-- uncommitted work -->\n")
-    assert git(checkout, "show", "tightship/acme-orders:pom.xml") == POM.replace("<build/>", "<build><x/></build>")
-    assert git(checkout, "diff", "--name-only", "main", "tightship/acme-orders").split() == ["pom.xml"]
+    assert git(checkout, "show", "tightship/acme-orders:pom.xml") == POM.replace(
+        "<build/>", "<build><x/></build>"
+    )
+    assert git(checkout, "diff", "--name-only", "main", "tightship/acme-orders").split() == [
+        "pom.xml"
+    ]
     message = git(checkout, "log", "-1", "--format=%an <%ae>%n%B", "tightship/acme-orders")
     assert message.startswith("Tightship <tightship@localhost>\nTighten acme/orders: fix root-user")
     assert "Tightship-Fingerprint: " in message
@@ -68,7 +72,9 @@ def test_rerun_changes_nothing_and_new_edits_update(tmp_path: Path, checkout: Pa
     assert git(checkout, "rev-list", "--count", "main..tightship/acme-orders").strip() == "1"
 
 
-def test_someone_elses_commit_on_the_branch_is_never_overwritten(tmp_path: Path, checkout: Path) -> None:
+def test_someone_elses_commit_on_the_branch_is_never_overwritten(
+    tmp_path: Path, checkout: Path
+) -> None:
     repo = open_repo(tmp_path)
     repo.apply(plan(POM + "<!-- a -->\n"))
     git(checkout, "checkout", "-q", "tightship/acme-orders")
@@ -89,7 +95,9 @@ def test_file_mode_is_kept(tmp_path: Path, checkout: Path) -> None:
     assert git(checkout, "ls-tree", outcome.commit, "mvnw").startswith("100755")
 
 
-@pytest.mark.parametrize("path", ["../x", "/etc/passwd", ".git/config", ".github/workflows/ci.yml", "a//b"])
+@pytest.mark.parametrize(
+    "path", ["../x", "/etc/passwd", ".git/config", ".github/workflows/ci.yml", "a//b"]
+)
 def test_paths_outside_build_files_are_refused(tmp_path: Path, checkout: Path, path: str) -> None:
     with pytest.raises(ScmError, match="refusing to write"):
         open_repo(tmp_path).apply(plan("x", path=path))
@@ -127,6 +135,8 @@ def test_map_rule_beats_label_and_allow_list_always_applies() -> None:
     chosen = choose(repositories, "reg/acme/orders-api", label)
     assert (chosen.repository, chosen.path) == ("acme/orders", "svc")
     assert choose(repositories, "reg/acme/web", label).repository == "acme/other"
-    spoofed = choose(repositories, "reg/acme/web", SourceHint(repository="https://github.com/evil/x"))
+    spoofed = choose(
+        repositories, "reg/acme/web", SourceHint(repository="https://github.com/evil/x")
+    )
     assert isinstance(spoofed, Refusal) and "not in repositories.allow" in spoofed.reason
     assert isinstance(choose(repositories, "reg/acme/web", SourceHint()), Refusal)

@@ -31,17 +31,29 @@ DIGEST = "sha256:" + "a" * 64
 
 def push(delivery_id: str = "d1", tag: str | None = "1.0", digest: str = DIGEST) -> PushEvent:
     return PushEvent(
-        registry="local", sender="distribution", host="reg:5000", repository="acme/orders",
-        digest=digest, tag=tag, media_type="application/vnd.oci.image.manifest.v1+json",
-        delivery_id=delivery_id, received_at=NOW, pusher="ci",
+        registry="local",
+        sender="distribution",
+        host="reg:5000",
+        repository="acme/orders",
+        digest=digest,
+        tag=tag,
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        delivery_id=delivery_id,
+        received_at=NOW,
+        pusher="ci",
     )
 
 
 def report() -> Report:
     finding = Finding("root-user", Severity.HIGH, "Container runs as root", "config User is ''")
     platform = PlatformReport(
-        platform="linux/amd64", digest=DIGEST, user="", builder=Builder("jib", "jib-maven-plugin", "3.4.4"),
-        base=BaseImage(), source=SourceHint("https://github.com/acme/orders"), findings=(finding,),
+        platform="linux/amd64",
+        digest=DIGEST,
+        user="",
+        builder=Builder("jib", "jib-maven-plugin", "3.4.4"),
+        base=BaseImage(),
+        source=SourceHint("https://github.com/acme/orders"),
+        findings=(finding,),
     )
     return Report(reference="reg:5000/acme/orders:1.0", digest=DIGEST, platforms=(platform,))
 
@@ -68,7 +80,9 @@ def test_events_are_stored_once_per_delivery_id(database: Database) -> None:
     with database.session() as session:
         rows = session.scalars(select(EventRow).order_by(EventRow.id)).all()
         assert [(r.delivery_id, r.status) for r in rows] == [
-            ("d1", "pending"), ("d2", "ignored"), ("d3", "pending")
+            ("d1", "pending"),
+            ("d2", "ignored"),
+            ("d3", "pending"),
         ]
         assert rows[0].received_at == NOW  # time zones survive both engines
         assert repo.load_event(session, rows[0].id) == push()
@@ -100,7 +114,10 @@ def test_exactly_one_claim_wins_and_done_stays_done(database: Database) -> None:
         assert done.status == "done"
         assert repo.load_report(session, first.scan_id) == report()
         [finding] = session.scalars(select(FindingRow)).all()
-        assert (finding.rule, finding.fingerprint) == ("root-user", report().findings[0].fingerprint)
+        assert (finding.rule, finding.fingerprint) == (
+            "root-user",
+            report().findings[0].fingerprint,
+        )
 
 
 def test_failed_or_expired_scans_can_be_claimed_again(database: Database) -> None:
@@ -109,7 +126,10 @@ def test_failed_or_expired_scans_can_be_claimed_again(database: Database) -> Non
     with database.session() as session:
         claim = repo.claim_scan(session, push(), DIGEST, lease, now=NOW)
     with database.session() as session:
-        assert repo.claim_scan(session, push(), DIGEST, lease, now=NOW + timedelta(minutes=1)).status == "busy"
+        assert (
+            repo.claim_scan(session, push(), DIGEST, lease, now=NOW + timedelta(minutes=1)).status
+            == "busy"
+        )
         expired = repo.claim_scan(session, push(), DIGEST, lease, now=NOW + timedelta(minutes=16))
         assert expired.status == "claimed"
     with database.session() as session:
@@ -161,5 +181,6 @@ def test_fix_records(database: Database) -> None:
     with database.session() as session:
         rows = session.scalars(select(FixRow).order_by(FixRow.id)).all()
         assert [(r.status, r.branch, r.commit) for r in rows] == [
-            ("created", "tightship/acme-orders", "c0ffee"), ("refused", None, None)
+            ("created", "tightship/acme-orders", "c0ffee"),
+            ("refused", None, None),
         ]
