@@ -10,6 +10,9 @@ bind = f"{_settings.server.host}:{_settings.server.port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = 30
 graceful_timeout = 20
+# gunicorn >= 24 opens a control socket at one fixed path per user; several Tightships (or
+# a demo beside a dev server) on one machine would fight over it, and nothing here uses it.
+control_socket_disable = True
 accesslog = "-"
 # %(U)s is the path without the query string: some senders can only authenticate with a
 # token in the URL, and access logs must not collect it.
