@@ -10,6 +10,7 @@ from app.analysis.facts import ImageFacts
 from app.analysis.rules import RULES
 from app.models import BaseImage, PlatformReport, Report
 from app.registry import Manifest, RegistryClient, mediatypes
+from app.registry.client import DIGEST
 
 DEFAULT_PLATFORM = "linux/amd64"
 
@@ -30,13 +31,19 @@ def resolve(client: RegistryClient, repository: str, reference: str) -> Target:
     manifest = client.manifest(repository, reference)
     if not manifest.is_index:
         return Target(platform=None, manifest=manifest)
-    for entry in manifest.data.get("manifests") or []:
-        if not isinstance(entry, dict):
+    entries = manifest.data.get("manifests")
+    for entry in entries if isinstance(entries, list) else []:
+        platform = entry.get("platform") if isinstance(entry, dict) else None
+        if not isinstance(platform, dict):
             continue
-        platform = entry.get("platform") or {}
         name = f"{platform.get('os')}/{platform.get('architecture')}"
         if name == DEFAULT_PLATFORM and entry.get("mediaType") in mediatypes.IMAGE_MANIFESTS:
-            child = client.manifest(repository, str(entry.get("digest")))
+            digest = entry.get("digest")
+            if not isinstance(digest, str) or not DIGEST.match(digest):
+                raise AnalysisError(
+                    f"index {manifest.digest}: {DEFAULT_PLATFORM} entry has no digest"
+                )
+            child = client.manifest(repository, digest)
             if child.is_index:
                 raise AnalysisError(f"{DEFAULT_PLATFORM} entry of the index is itself an index")
             return Target(platform=DEFAULT_PLATFORM, manifest=child)

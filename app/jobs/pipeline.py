@@ -16,7 +16,7 @@ from app import notify
 from app.analysis import AnalysisError, analyze, resolve
 from app.config import RegistrySettings, Settings
 from app.models import FixPlan, Notice, PushEvent, Report
-from app.registry import DigestMismatchError, RegistryClient, RegistryError
+from app.registry import RegistryClient, RegistryError
 from app.remediation import plan
 from app.scm import LocalRepository, Refusal, ScmError, choose
 from app.store import repo
@@ -56,7 +56,9 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
     client = registry_client(registry)
     try:
         target = resolve(client, event.repository, event.digest or event.tag or "latest")
-    except (AnalysisError, DigestMismatchError) as exc:
+    except (AnalysisError, RegistryError) as exc:
+        if _transient(exc):
+            raise  # the queue retries
         _finish(db, event_id, "failed", str(exc))
         log.warning("image not analyzable", extra={**context, "reason": str(exc)})
         return
@@ -70,15 +72,14 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
         return
     try:
         report = analyze(client, event.repository, target, _name(event), event.digest or digest)
-    except (AnalysisError, DigestMismatchError) as exc:
+    except (AnalysisError, RegistryError) as exc:
         with db.session() as session:
             repo.fail_scan(session, claim.scan_id, str(exc))
-            repo.finish_event(session, event_id, "failed", str(exc), claim.scan_id)
+            if not _transient(exc):
+                repo.finish_event(session, event_id, "failed", str(exc), claim.scan_id)
+        if _transient(exc):
+            raise  # the queue retries, and the retry re-claims the failed scan
         return
-    except RegistryError as exc:
-        with db.session() as session:
-            repo.fail_scan(session, claim.scan_id, str(exc))
-        raise  # transient: the queue retries, and the retry re-claims the failed scan
     with db.session() as session:
         repo.finish_scan(session, claim.scan_id, report)
     log.info(
@@ -148,6 +149,10 @@ def _fix(settings: Settings, report: Report, event: PushEvent) -> FixOutcome:
     if outcome.status == "refused":
         return FixOutcome("refused", outcome.detail, fix_plan)
     return FixOutcome(outcome.status, outcome.detail, fix_plan, outcome.commit)
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, RegistryError) and exc.transient
 
 
 def _name(event: PushEvent) -> str:

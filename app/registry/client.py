@@ -20,11 +20,19 @@ from app.registry import mediatypes
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # Distribution's own limit for a manifest PUT
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
-_DIGEST = re.compile(r"^(?P<algorithm>sha256|sha512):(?P<hex>[a-f0-9]+)$")
+DIGEST = re.compile(r"^(?P<algorithm>sha256|sha512):(?P<hex>[a-f0-9]+)$")
 
 
 class RegistryError(Exception):
-    """The registry could not give us what we asked for; the message says what and why."""
+    """The registry could not give us what we asked for; the message says what and why.
+
+    ``transient`` errors (unreachable, 5xx, 429) are worth retrying; the rest (not found,
+    denied, too large) will fail the same way again.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class DigestMismatchError(RegistryError):
@@ -85,7 +93,9 @@ class RegistryClient:
         request = oras.provider.Registry.do_request.__wrapped__  # type: ignore[attr-defined]
         try:
             return request(self._oras, f"{self.base}{path}", "GET", headers=headers, stream=True)
-        except (requests.RequestException, ValueError) as exc:
+        except requests.RequestException as exc:
+            raise RegistryError(f"GET {self.base}{path}: {type(exc).__name__}", True) from exc
+        except ValueError as exc:  # oras: an auth challenge it cannot answer
             raise RegistryError(f"GET {self.base}{path}: {exc}") from exc
 
     def manifest(self, repository: str, reference: str) -> Manifest:
@@ -93,7 +103,7 @@ class RegistryClient:
         path = f"/v2/{repository}/manifests/{quote(reference, safe=':')}"
         response = self._get(path, accept=mediatypes.ACCEPT)
         raw = _read_capped(response, MAX_MANIFEST_BYTES, f"manifest {repository}@{reference}")
-        expected = reference if _DIGEST.match(reference) else None
+        expected = reference if DIGEST.match(reference) else None
         algorithm = expected.split(":", 1)[0] if expected else "sha256"
         actual = digest_of(raw, algorithm)
         if expected and actual != expected:
@@ -117,7 +127,7 @@ class RegistryClient:
 
     def blob(self, repository: str, digest: str, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
         """A small blob (an image config), read whole and verified."""
-        match = _DIGEST.match(digest)
+        match = DIGEST.match(digest)
         if not match:
             raise RegistryError(f"{digest!r} is not a digest this client can verify")
         response = self._get(f"/v2/{repository}/blobs/{digest}")
@@ -129,15 +139,21 @@ class RegistryClient:
 
 def _read_capped(response: requests.Response, cap: int, what: str) -> bytes:
     with response:
-        if response.status_code != 200:
-            raise RegistryError(f"{what}: registry answered {response.status_code}")
+        status = response.status_code
+        if status != 200:
+            raise RegistryError(
+                f"{what}: registry answered {status}", status == 429 or status >= 500
+            )
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > cap:
             raise RegistryError(f"{what}: {declared} bytes is over the {cap}-byte limit")
         chunks, total = [], 0
-        for chunk in response.iter_content(64 * 1024):
-            total += len(chunk)
-            if total > cap:
-                raise RegistryError(f"{what}: over the {cap}-byte limit")
-            chunks.append(chunk)
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > cap:
+                    raise RegistryError(f"{what}: over the {cap}-byte limit")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise RegistryError(f"{what}: {type(exc).__name__} while reading", True) from exc
         return b"".join(chunks)

@@ -199,3 +199,10 @@ def test_registry_outage_is_retried_and_the_retry_completes(world: World, tmp_pa
         process_event(down, world.db, event_id)
     assert world.process(event_id).status == "done"
     assert world.fixes()[0].status == "created"
+
+
+def test_a_manifest_gone_from_the_registry_fails_without_retries(world: World) -> None:
+    event = world.process(world.event("acme/orders", "sha256:" + "9" * 64, "gone"))
+    assert event.status == "failed"
+    assert "answered 404" in event.reason
+    assert world.scans() == [] and world.chat.messages == []
