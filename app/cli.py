@@ -153,7 +153,7 @@ def serve(ctx: click.Context) -> None:
             time.sleep(0.2)
     finally:
         _stop_children(children)
-    sys.exit(exit_code)
+    sys.exit(1 if exit_code < 0 else exit_code)  # a child killed by a signal is a failure too
 
 
 def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace: float = 20.0) -> None:

@@ -64,7 +64,7 @@ class RegistrySettings(_Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
     sender: str
     url: str
-    insecure: bool = False
+    insecure: bool = False  # https without certificate verification (a self-signed registry)
     webhook: WebhookSettings = WebhookSettings()
     auth: RegistryAuth | None = None
 
@@ -84,6 +84,8 @@ class RegistrySettings(_Model):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        if "@" in parts.netloc:
+            raise ValueError("put registry credentials under auth:, not in the URL")
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -107,6 +109,7 @@ class RegistrySettings(_Model):
 
 class LocalScmSettings(_Model):
     root: Path | None = None  # default: <data_dir>/repos
+    base_branch: str | None = None  # default: origin's HEAD, else main, else master
 
 
 class ScmSettings(_Model):
@@ -120,6 +123,13 @@ class RepoMapRule(_Model):
     image: str
     repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
     path: str = ""
+
+    @field_validator("repo")
+    @classmethod
+    def _no_dot_names(cls, value: str) -> str:
+        if any(part in (".", "..") for part in value.split("/")):
+            raise ValueError(f"{value!r} is not an owner/repo name")
+        return value
 
     @field_validator("path")
     @classmethod

@@ -35,9 +35,9 @@ def configure_logging(level: str | None = None) -> None:
     for noisy in ("oras", "urllib3", "huey", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root = logging.getLogger()
+    root.setLevel(level or os.environ.get("TIGHTSHIP_LOG_LEVEL", "INFO").upper())
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return  # already configured (by an earlier call, or gunicorn's logconfig_dict)
+        return  # the handler is there already (an earlier call, or gunicorn's logconfig_dict)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(level or os.environ.get("TIGHTSHIP_LOG_LEVEL", "INFO"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,31 +66,38 @@ def redis_url() -> str:
     return _service_url("TIGHTSHIP_TEST_REDIS_URL")
 
 
-def postgres_database(url: str) -> Iterator[Database]:
-    """A Database in a schema of its own, dropped afterwards, so runs never see each other."""
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A schema of its own, dropped afterwards, so test runs never see each other's rows."""
     schema = f"t_{secrets.token_hex(6)}"
     admin = create_engine(url)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(url, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        yield db
+        yield schema
     finally:
-        db.dispose()
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """The same store tests on both engines Tightship supports."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL on each engine Tightship supports (PostgreSQL: its schema in the URL)."""
     if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'store.db'}")
-        yield db
-        db.dispose()
-    else:
-        yield from postgres_database(request.getfixturevalue("postgres_url"))
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    with postgres_schema(url) as schema:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """The same store tests on both engines."""
+    db = Database(database_url)
+    yield db
+    db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -64,8 +64,8 @@ def analyze(
         )
     try:
         config = json.loads(client.blob(repository, str(config_descriptor.get("digest"))))
-    except ValueError as exc:
-        raise AnalysisError(f"image config of {target.manifest.digest} is not JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise AnalysisError(f"image config of {target.manifest.digest} is not usable JSON") from exc
     if not isinstance(config, dict):
         raise AnalysisError(f"image config of {target.manifest.digest} is not a JSON object")
     platform = target.platform or f"{config.get('os')}/{config.get('architecture')}"

@@ -19,7 +19,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def registry_config(storage: Path, port: int, notify_url: str | None, token: str | None) -> str:
+def registry_config(
+    storage: Path,
+    port: int,
+    notify_url: str | None,
+    token: str | None,
+    htpasswd: Path | None = None,
+) -> str:
     lines = [
         "version: 0.1",
         "log: {level: warn, formatter: text}",
@@ -30,6 +36,8 @@ def registry_config(storage: Path, port: int, notify_url: str | None, token: str
         f"  addr: 127.0.0.1:{port}",
         "  secret: tightship-local-registry",
     ]
+    if htpasswd is not None:
+        lines += ["auth:", "  htpasswd:", "    realm: tightship-test", f"    path: {htpasswd}"]
     if notify_url:
         lines += [
             "notifications:",
@@ -52,7 +60,11 @@ class LocalRegistry:
     """A registry process on a free loopback port, storing under ``workdir``."""
 
     def __init__(
-        self, workdir: Path, notify_url: str | None = None, token: str | None = None
+        self,
+        workdir: Path,
+        notify_url: str | None = None,
+        token: str | None = None,
+        htpasswd: Path | None = None,
     ) -> None:
         if shutil.which(REGISTRY_BINARY) is None:
             raise RuntimeError(
@@ -63,7 +75,9 @@ class LocalRegistry:
         self.host = f"127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "registry.yml"
-        self.config.write_text(registry_config(workdir / "storage", self.port, notify_url, token))
+        self.config.write_text(
+            registry_config(workdir / "storage", self.port, notify_url, token, htpasswd)
+        )
         self.log_path = workdir / "registry.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -77,7 +91,7 @@ class LocalRegistry:
             if self.process.poll() is not None:
                 raise RuntimeError(f"registry exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if requests.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
                     return self
             except requests.ConnectionError:
                 time.sleep(0.05)

@@ -8,6 +8,7 @@ all is a 400.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,8 @@ _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 
@@ -56,6 +58,8 @@ def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | Ig
         envelope = json.loads(delivery.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("body is nested too deeply") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("events"), list):
         raise PayloadError('expected a notification envelope: {"events": [...]}')
     return [_event(raw, index, delivery, registry) for index, raw in enumerate(envelope["events"])]
@@ -67,7 +71,10 @@ def _event(
     event = raw if isinstance(raw, dict) else {}
     target = event.get("target") if isinstance(event.get("target"), dict) else {}
     event_id = _text(event.get("id"))
-    delivery_id = event_id or f"envelope-event-{index}"
+    usable_id = bool(_ID.fullmatch(event_id))
+    # Without a usable id the event can still be recorded (as ignored) under one derived from
+    # the delivery, so that two different deliveries never collide.
+    delivery_id = event_id if usable_id else f"body-{_body_hash(delivery)}-{index}"
 
     def ignored(reason: str) -> IgnoredEvent:
         return IgnoredEvent(
@@ -84,7 +91,7 @@ def _event(
 
     if not isinstance(raw, dict):
         return ignored("event is not a JSON object")
-    if not event_id or len(event_id) > 128:
+    if not usable_id:
         return ignored("event has no usable id")
     action = _text(event.get("action"))
     if action != "push":
@@ -101,11 +108,11 @@ def _event(
         _text(target.get("digest")),
         _text(target.get("tag")),
     )
-    if not _REPOSITORY.match(repository) or len(repository) > 255:
+    if not _REPOSITORY.fullmatch(repository) or len(repository) > 255:
         return ignored(f"repository {repository[:80]!r} is not a valid repository name")
-    if not _DIGEST.match(digest) or len(digest) > 100:
+    if not _DIGEST.fullmatch(digest) or len(digest) > 100:
         return ignored("target has no valid digest")
-    if tag and not _TAG.match(tag):
+    if tag and not _TAG.fullmatch(tag):
         return ignored(f"tag {tag[:80]!r} is not a valid tag")
     actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
     return PushEvent(
@@ -123,4 +130,12 @@ def _event(
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    """A string from the payload, safe to store: no NUL (PostgreSQL refuses it) and no lone
+    surrogates (no database can encode them)."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _body_hash(delivery: Delivery) -> str:
+    return hashlib.sha256(delivery.body).hexdigest()[:16]

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 SCAN_LEASE = timedelta(minutes=15)
 
 
+class ScanBusy(Exception):
+    """Another job holds this digest's scan; try again later (its lease bounds the wait)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FixOutcome:
     status: str  # created, updated, unchanged, refused, skipped, failed
@@ -40,6 +44,7 @@ def registry_client(registry: RegistrySettings) -> RegistryClient:
         registry.url,
         username=auth.username if auth else None,
         password=auth.password.get_secret_value() if auth else None,
+        verify_tls=not registry.insecure,
     )
 
 
@@ -66,22 +71,23 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
     with db.session() as session:
         repo.set_tag(session, event, event.digest or digest)
         claim = repo.claim_scan(session, event, digest, SCAN_LEASE)
-    if claim.status != "claimed":
-        reason = "already analyzed" if claim.status == "done" else "being analyzed by another job"
-        _finish(db, event_id, "done", f"{digest}: {reason}", claim.scan_id)
+    if claim.status == "busy":
+        raise ScanBusy(f"{digest} is being analyzed by another job")
+    if claim.status == "done":
+        _finish(db, event_id, "done", f"{digest}: already analyzed", claim.scan_id)
         return
     try:
         report = analyze(client, event.repository, target, _name(event), event.digest or digest)
-    except (AnalysisError, RegistryError) as exc:
+    except Exception as exc:
+        # Whatever went wrong, the claim must not stay "running": a retry re-claims a failed scan.
+        permanent = isinstance(exc, AnalysisError | RegistryError) and not _transient(exc)
         with db.session() as session:
-            repo.fail_scan(session, claim.scan_id, str(exc))
-            if not _transient(exc):
+            repo.fail_scan(session, claim.scan_id, f"{type(exc).__name__}: {exc}")
+            if permanent:
                 repo.finish_event(session, event_id, "failed", str(exc), claim.scan_id)
-        if _transient(exc):
-            raise  # the queue retries, and the retry re-claims the failed scan
-        return
-    with db.session() as session:
-        repo.finish_scan(session, claim.scan_id, report)
+        if permanent:
+            return
+        raise
     log.info(
         "image analyzed",
         extra={
@@ -90,10 +96,14 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
             "builder": report.platforms[0].builder.kind,
         },
     )
+    # The fix and the message come before the scan is marked done: if this process dies in
+    # between, the retry redoes them (the branch update is idempotent) instead of skipping them.
     notice = remediate(settings, db, claim.scan_id, report, event)
     if report.findings:
         notify.send(settings, notice)
-    _finish(db, event_id, "done", None, claim.scan_id)
+    with db.session() as session:
+        repo.finish_scan(session, claim.scan_id, report)
+        repo.finish_event(session, event_id, "done", None, claim.scan_id)
 
 
 def remediate(
@@ -102,7 +112,11 @@ def remediate(
     notice = Notice(reference=report.reference, digest=report.digest, findings=report.findings)
     if not report.findings:
         return notice
-    outcome = _fix(settings, report, event)
+    try:
+        outcome = _fix(settings, report, event)
+    except Exception as exc:  # a broken fixer or git must not cost the findings or the message
+        log.exception("remediation failed", extra={"scan": scan_id})
+        outcome = FixOutcome("failed", f"internal error: {type(exc).__name__}")
     with db.session() as session:
         repo.record_fix(
             session, scan_id, outcome.status, outcome.detail, outcome.plan, outcome.commit
@@ -132,6 +146,7 @@ def _fix(settings: Settings, report: Report, event: PushEvent) -> FixOutcome:
             target.repository,
             settings.scm.author_name,
             settings.scm.author_email,
+            settings.scm.local.base_branch,
         )
         fix_plan, notes = plan(
             report,

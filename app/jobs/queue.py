@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import Task
+from huey.exceptions import RetryTask
 
 from app.config import Settings
 from app.store import repo
@@ -15,6 +16,7 @@ from app.store.db import Database
 log = logging.getLogger(__name__)
 STRANDED_AFTER = timedelta(seconds=30)
 RETRIES = 3
+BUSY_RETRY_SECONDS = 60
 
 
 def make_huey(settings: Settings) -> Huey:
@@ -42,6 +44,8 @@ class Jobs:
 
             try:
                 pipeline.process_event(self.settings, self.db, event_id)
+            except pipeline.ScanBusy as exc:
+                raise RetryTask(delay=BUSY_RETRY_SECONDS) from exc  # does not use up a retry
             except Exception as exc:
                 if task is None or not task.retries:  # the last try: say so where people look
                     with self.db.session() as session:
@@ -60,9 +64,12 @@ class Jobs:
             repo.mark_enqueued(session, event_ids)
 
     def sweep(self) -> int:
-        """Re-enqueue events that were stored but never queued (the outbox's other half)."""
+        """Re-enqueue events stored but never queued (the outbox's other half), and queued
+        events whose job vanished (a worker killed mid-job loses the task it held)."""
+        from app.jobs.pipeline import SCAN_LEASE
+
         with self.db.session() as session:
-            stranded = repo.stranded_events(session, STRANDED_AFTER)
+            stranded = repo.stranded_events(session, STRANDED_AFTER, SCAN_LEASE + STRANDED_AFTER)
         if stranded:
             log.info("re-enqueueing stranded events", extra={"count": len(stranded)})
             self.enqueue_events(stranded)

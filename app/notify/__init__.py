@@ -27,12 +27,12 @@ def send(settings: Settings, notice: Notice, timeout: float = 10.0) -> int:
     """Post the notice to every configured channel; returns how many accepted it."""
     delivered = 0
     for index, channel in enumerate(settings.notify):
-        body = FORMATS[channel.type](notice)
         try:
+            body = FORMATS[channel.type](notice)
             response = requests.post(channel.url.get_secret_value(), json=body, timeout=timeout)
             response.raise_for_status()
-        except requests.RequestException as exc:
-            # The exception text can hold the URL, and a webhook URL is a credential.
+        except Exception as exc:
+            # Never fatal; and the exception text can hold the URL, which is a credential.
             status = getattr(getattr(exc, "response", None), "status_code", None)
             log.warning(
                 "chat delivery failed",

@@ -1,4 +1,4 @@
-"""A registry client on oras-py: oras answers the auth challenges, this module checks digests.
+"""A registry client: oras-py does the token exchange, this module checks every digest.
 
 Bytes from a registry are untrusted until their digest matches the one that named them, so
 every read here is capped in size and verified before anyone parses it.
@@ -6,6 +6,7 @@ every read here is capped in size and verified before anyone parses it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import oras.provider
+import oras.auth
 import requests
 
 from app.registry import mediatypes
@@ -56,7 +57,7 @@ def digest_of(raw: bytes, algorithm: str = "sha256") -> str:
 
 
 class _TimeoutSession(requests.Session):
-    """oras-py sends requests without a timeout; a stalled registry must not stall a worker."""
+    """requests has no default timeout; a stalled registry must not stall a worker."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
@@ -68,35 +69,68 @@ class _TimeoutSession(requests.Session):
 
 
 class RegistryClient:
+    """Reads from one registry; answers Basic and Bearer (token) challenges as they come.
+
+    oras-py does the Bearer token exchange (anonymous or with credentials); Basic challenges
+    (Distribution's htpasswd mode) are answered directly, which oras' token flow cannot do.
+    Retrying is left to the queue, which knows how long a job may take.
+    """
+
     def __init__(
         self,
         url: str,
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30.0,
+        verify_tls: bool = True,
     ) -> None:
         parts = urlsplit(url)
         self.base = f"{parts.scheme}://{parts.netloc}"
-        self._oras = oras.provider.Registry(
-            hostname=parts.netloc, insecure=parts.scheme == "http", auth_backend="token"
+        self._session = _TimeoutSession(timeout)
+        self._session.verify = verify_tls
+        self._auth = oras.auth.get_auth_backend(
+            "token", self._session, insecure=parts.scheme == "http", tls_verify=verify_tls
         )
-        session = _TimeoutSession(timeout)
-        self._oras.session = session
-        self._oras.auth.session = session
+        self._basic: str | None = None
         if username is not None and password is not None:
-            self._oras.auth.set_basic_auth(username, password)
+            self._auth.set_basic_auth(username, password)
+            self._basic = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._authorization: str | None = None  # the header that answered the last challenge
+
+    def _send(self, url: str, headers: dict[str, str]) -> requests.Response:
+        if self._authorization:
+            headers = {**headers, "Authorization": self._authorization}
+        return self._session.get(url, headers=headers, stream=True)
+
+    def _answer(self, response: requests.Response) -> str | None:
+        scheme = response.headers.get("WWW-Authenticate", "").split(" ", 1)[0].lower()
+        if scheme == "basic":
+            return f"Basic {self._basic}" if self._basic else None
+        if scheme == "bearer":
+            try:
+                answered, changed = self._auth.authenticate_request(response, {}, refresh=True)
+            except ValueError:
+                return None
+            return answered.get("Authorization") if changed else None
+        return None
 
     def _get(self, path: str, accept: str | None = None) -> requests.Response:
+        url = f"{self.base}{path}"
         headers = {"Accept": accept} if accept else {}
-        # Call past oras' retry decorator: it sleeps for minutes on a refused connection, and
-        # retrying is the queue's job, which knows how long a job may take.
-        request = oras.provider.Registry.do_request.__wrapped__  # type: ignore[attr-defined]
         try:
-            return request(self._oras, f"{self.base}{path}", "GET", headers=headers, stream=True)
+            response = self._send(url, headers)
+            if response.status_code == 401:
+                authorization = self._answer(response)
+                response.close()
+                if authorization is None:
+                    raise RegistryError(
+                        f"GET {url}: the registry wants credentials it was not given"
+                    )
+                self._authorization = authorization
+                response = self._send(url, headers)
         except requests.RequestException as exc:
-            raise RegistryError(f"GET {self.base}{path}: {type(exc).__name__}", True) from exc
-        except ValueError as exc:  # oras: an auth challenge it cannot answer
-            raise RegistryError(f"GET {self.base}{path}: {exc}") from exc
+            raise RegistryError(f"GET {url}: {type(exc).__name__}", True) from exc
+        return response
 
     def manifest(self, repository: str, reference: str) -> Manifest:
         """The manifest or index for a tag or digest, verified and parsed."""

@@ -64,7 +64,9 @@ def plain_http_allowed(registry: str) -> bool:
     """Loopback and ``*.local``/``*.localhost`` names; anything else must be marked insecure."""
     if _LOCAL_NAME.match(registry):
         return True
-    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry[1:].split("]")[0]
+    host = (
+        registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry[1:].split("]")[0]
+    )
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

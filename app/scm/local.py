@@ -39,17 +39,38 @@ def check_path(path: str) -> None:
 
 
 class LocalRepository:
-    def __init__(self, root: Path, repository: str, author_name: str, author_email: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        repository: str,
+        author_name: str,
+        author_email: str,
+        base_branch: str | None = None,
+    ) -> None:
         owner, _, name = repository.partition("/")
+        if not owner or not name or {".", ".."} & {owner, name} or "/" in name:
+            raise ScmError(f"{repository!r} is outside the repositories root")
         path = (root / owner / name).resolve()
-        if not path.is_relative_to(root.resolve()):
-            raise ScmError(f"{repository} is outside the repositories root")
+        if path.parent.parent != root.resolve():
+            raise ScmError(f"{repository!r} is outside the repositories root")
         if not (path / ".git").exists():
             raise ScmError(f"{repository}: no git checkout at {path}")
         self.path = path
         self.author_name = author_name
         self.author_email = author_email
-        self.base = self._git("rev-parse", "--verify", "HEAD^{commit}").strip()
+        self.base_branch = base_branch or self._default_branch()
+        self.base = self._git("rev-parse", "--verify", f"{self.base_branch}^{{commit}}").strip()
+
+    def _default_branch(self) -> str:
+        """Fixes go on the repository's default branch, not whatever happens to be checked out."""
+        try:
+            return self._git("symbolic-ref", "--short", "refs/remotes/origin/HEAD").strip()
+        except ScmError:
+            pass
+        for candidate in ("main", "master"):
+            if self._ref(candidate) is not None:
+                return candidate
+        return "HEAD"
 
     def _git(
         self, *args: str, input_bytes: bytes | None = None, env: dict[str, str] | None = None
@@ -112,7 +133,8 @@ class LocalRepository:
             "commit-tree", tree, "-p", self.base, input_bytes=message.encode(), env=identity
         ).strip()
         # Compare-and-swap: if the branch moved since we looked, git refuses the update.
-        self._git("update-ref", f"refs/heads/{plan.branch}", commit, current or "0" * 40)
+        # An empty old value means "must not exist yet", in SHA-1 and SHA-256 repositories alike.
+        self._git("update-ref", f"refs/heads/{plan.branch}", commit, current or "")
         status = "created" if current is None else "updated"
         return Outcome(status, commit, f"{plan.branch} {status} at {commit[:12]}")
 

@@ -41,7 +41,9 @@ def repository_from_url(url: str) -> str | None:
     if len(parts) < 2:
         return None
     candidate = "/".join(parts[:2])
-    return candidate if _OWNER_REPO.match(candidate) else None
+    if not _OWNER_REPO.fullmatch(candidate) or {".", ".."} & set(parts[:2]):
+        return None
+    return candidate
 
 
 def choose(

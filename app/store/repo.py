@@ -64,17 +64,23 @@ def mark_enqueued(session: Session, event_ids: list[int]) -> None:
     if event_ids:
         session.execute(
             update(EventRow)
-            .where(EventRow.id.in_(event_ids), EventRow.status == "pending")
+            .where(EventRow.id.in_(event_ids), EventRow.status.in_(("pending", "queued")))
             .values(status="queued", enqueued_at=utcnow())
         )
 
 
-def stranded_events(session: Session, older_than: timedelta, limit: int = 500) -> list[int]:
-    """Events stored but never handed to the queue (a crash between commit and enqueue)."""
-    cutoff = utcnow() - older_than
+def stranded_events(
+    session: Session, unqueued_for: timedelta, queued_for: timedelta, limit: int = 500
+) -> list[int]:
+    """Events that need enqueueing again: stored but never queued (a crash between commit and
+    enqueue), or queued so long ago that their job must have been lost."""
+    now = utcnow()
     rows = session.scalars(
         select(EventRow.id)
-        .where(EventRow.status == "pending", EventRow.received_at < cutoff)
+        .where(
+            ((EventRow.status == "pending") & (EventRow.received_at < now - unqueued_for))
+            | ((EventRow.status == "queued") & (EventRow.enqueued_at < now - queued_for))
+        )
         .order_by(EventRow.id)
         .limit(limit)
     )

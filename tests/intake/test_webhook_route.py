@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app import create_app
-from app.config import Settings
 from app.store.db import Database
 from app.store.schema import EventRow
 from tests.conftest import FIXTURES, TOKEN
@@ -28,8 +27,9 @@ REAL_PUSH = (
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
-    flask_app = create_app(settings)
+def app(make_settings, database_url: str) -> Iterator[Flask]:
+    """The app on SQLite and on PostgreSQL: what one accepts, the other must too."""
+    flask_app = create_app(make_settings(storage={"database_url": database_url}))
     yield flask_app
     flask_app.extensions["tightship.db"].dispose()
 
@@ -141,6 +141,7 @@ def test_token_never_reaches_the_logs(
 @given(
     body=st.binary(max_size=2000)
     | st.text(max_size=500).map(str.encode)
+    | st.integers(1, 50_000).map(lambda depth: b'{"events": ' + b"[" * depth + b"]" * depth + b"}")
     | st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=30),
         lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
@@ -174,3 +175,48 @@ def test_readiness_is_503_when_the_database_is_unreachable(app: Flask, client: F
     assert ready.json["checks"]["database"].startswith("unavailable")
     assert ready.json["checks"]["queue"] == "ok"
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "\ud800", "action": "push"},
+        {"id": "a\x00b", "action": "push", "target": {"repository": "a\x00b"}},
+        {"id": "x" * 300, "action": "push"},
+        {
+            "id": "ok-1",
+            "action": "push",
+            "actor": {"name": "\ud800\x00"},
+            "target": {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "repository": "acme/app",
+                "digest": "sha256:" + "a" * 64,
+                "tag": "\ud800",
+            },
+        },
+    ],
+)
+def test_hostile_strings_are_stored_as_ignored_on_every_engine(
+    app: Flask, client: FlaskClient, event: dict
+) -> None:
+    response = client.post("/webhooks/local", data=json.dumps({"events": [event]}), headers=AUTH)
+    assert response.status_code == 202
+    assert response.json["ignored"] == 1
+    [row] = stored(app)
+    assert "\x00" not in (row.repository or "") and row.reason
+
+
+def test_events_without_ids_from_different_deliveries_do_not_collide(
+    app: Flask, client: FlaskClient
+) -> None:
+    for repository in ("one/app", "two/app"):
+        body = json.dumps({"events": [{"action": "push", "target": {"repository": repository}}]})
+        assert client.post("/webhooks/local", data=body, headers=AUTH).json["ignored"] == 1
+    assert [r.reason for r in stored(app)] == ["event has no usable id"] * 2
+
+
+def test_deeply_nested_json_is_a_400(client: FlaskClient) -> None:
+    body = b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post("/webhooks/local", data=body, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json == {"error": "body is nested too deeply"}

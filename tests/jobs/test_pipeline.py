@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from app.config import Settings
 from app.demo import oci
 from app.demo.chat import ChatReceiver
 from app.demo.registry import LocalRegistry
-from app.jobs.pipeline import process_event
+from app.jobs import pipeline
+from app.jobs.pipeline import ScanBusy, process_event
 from app.models import PushEvent
 from app.registry import RegistryError
 from app.store import repo
@@ -206,3 +207,41 @@ def test_a_manifest_gone_from_the_registry_fails_without_retries(world: World) -
     assert event.status == "failed"
     assert "answered 404" in event.reason
     assert world.scans() == [] and world.chat.messages == []
+
+
+def test_a_digest_another_job_holds_is_retried_later_not_closed(world: World) -> None:
+    digest = world.pusher.image("acme/orders", oci.jib_image(app=b"busy"), tag="busy")
+    first = world.event("acme/orders", digest, "busy", "first")
+    with world.db.session() as session:
+        push = repo.load_event(session, first)
+        repo.claim_scan(session, push, digest, timedelta(minutes=15))  # another worker has it
+    second = world.event("acme/orders", digest, "busy", "second")
+    with pytest.raises(ScanBusy):
+        process_event(world.settings, world.db, second)
+    with world.db.session() as session:
+        assert session.get_one(EventRow, second).status == "pending"
+
+
+def test_an_unusable_config_fails_the_event_and_frees_the_claim(world: World) -> None:
+    config = oci.Blob(oci.OCI_CONFIG, b"[" * 100_000 + b"]" * 100_000)
+    digest = world.pusher.image("acme/orders", oci.Image(config=config, layers=()), tag="deep")
+    event = world.process(world.event("acme/orders", digest, "deep"))
+    assert event.status == "failed" and "not usable JSON" in event.reason
+    [scan] = world.scans()
+    assert scan.status == "failed"
+
+
+def test_a_crashing_fixer_still_records_the_scan_and_sends_the_message(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> None:
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(pipeline, "_fix", broken)
+    image = oci.jib_image(source="https://github.com/acme/orders", app=b"crash")
+    digest = world.pusher.image("acme/orders", image, tag="crash")
+    assert world.process(world.event("acme/orders", digest, "crash")).status == "done"
+    [fix] = world.fixes()
+    assert (fix.status, fix.detail) == ("failed", "internal error: FileNotFoundError")
+    assert world.scans()[0].status == "done"
+    assert len(world.chat.messages) == 1

@@ -6,6 +6,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from huey import RedisHuey, SqliteHuey
 
 from app.config import Settings
@@ -94,8 +95,11 @@ def test_sweeper_recovers_events_stored_but_never_enqueued(jobs: Jobs) -> None:
     assert jobs.sweep() == 0
 
 
-def test_ping(jobs: Jobs) -> None:
-    jobs.ping()
+def test_ping(jobs: Jobs, make_settings) -> None:
+    jobs.ping()  # reachable: returns quietly
+    gone = Jobs(make_settings(storage={"redis_url": "redis://127.0.0.1:1/0"}), jobs.db)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        gone.ping()
 
 
 def test_the_last_failed_try_marks_the_event_failed(
@@ -119,3 +123,31 @@ def test_the_last_failed_try_marks_the_event_failed(
         assert (
             row.status == "failed" and row.reason == "gave up after 4 tries: registry unreachable"
         )
+
+
+def test_a_busy_scan_is_retried_without_using_up_retries(
+    jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def busy(_settings: Settings, _db: Database, _event_id: int) -> None:
+        raise pipeline.ScanBusy("held elsewhere")
+
+    monkeypatch.setattr(pipeline, "process_event", busy)
+    with jobs.db.session() as session:
+        [event_id] = repo.record_events(session, [event("busy")]).queued
+    jobs.enqueue_events([event_id])
+    task = jobs.huey.dequeue()
+    jobs.huey.execute(task)
+    assert task.retries == 3  # unchanged
+    with jobs.db.session() as session:
+        assert session.get_one(EventRow, event_id).status == "queued"
+
+
+def test_sweeper_requeues_an_event_whose_job_was_lost(jobs: Jobs) -> None:
+    with jobs.db.session() as session:
+        [event_id] = repo.record_events(session, [event("lost")]).queued
+        repo.mark_enqueued(session, [event_id])
+        row = session.get_one(EventRow, event_id)
+        row.enqueued_at = datetime.now(UTC) - timedelta(hours=1)  # its worker was killed
+    assert jobs.sweep() == 1
+    assert run_all(jobs) == 1
+    assert jobs.processed == [event_id]  # type: ignore[attr-defined]

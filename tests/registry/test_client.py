@@ -130,3 +130,29 @@ def test_what_is_not_an_image_manifest_is_refused(liar: Liar, body: bytes) -> No
     liar.body = body
     with pytest.raises(RegistryError):
         RegistryClient(liar.url).manifest("a/b", "latest")
+
+
+def test_basic_auth_registry_with_configured_credentials(tmp_path) -> None:
+    import bcrypt
+    import requests as http
+
+    htpasswd = tmp_path / "htpasswd"
+    hashed = bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"ci:{hashed}\n")
+    with LocalRegistry(tmp_path / "reg", htpasswd=htpasswd) as locked:
+        pusher = oci.Pusher(locked.url)
+        pusher.session.auth = ("ci", "s3cret-pass")
+        image = oci.jib_image(app=b"basic")
+        pusher.image("acme/locked", image, tag="v1")
+        assert http.get(f"{locked.url}/v2/", timeout=5).status_code == 401
+
+        client = RegistryClient(locked.url, username="ci", password="s3cret-pass")
+        assert client.manifest("acme/locked", "v1").digest == image.digest
+        assert client.blob("acme/locked", image.config.digest) == image.config.data
+        with pytest.raises(RegistryError, match="wants credentials") as anonymous:
+            RegistryClient(locked.url).manifest("acme/locked", "v1")
+        assert not anonymous.value.transient
+        with pytest.raises(RegistryError, match="401"):
+            RegistryClient(locked.url, username="ci", password="wrong").manifest(
+                "acme/locked", "v1"
+            )

@@ -14,24 +14,40 @@ D = "sha256:" + "ab" * 32
 @pytest.mark.parametrize(
     ("text", "expected", "canonical"),
     [
-        ("ubuntu", Reference("index.docker.io", "library/ubuntu", "latest"),
-         "index.docker.io/library/ubuntu:latest"),
+        (
+            "ubuntu",
+            Reference("index.docker.io", "library/ubuntu", "latest"),
+            "index.docker.io/library/ubuntu:latest",
+        ),
         ("ubuntu:22.04", Reference("index.docker.io", "library/ubuntu", "22.04"), None),
         ("docker.io/ubuntu", Reference("index.docker.io", "library/ubuntu", "latest"), None),
         ("docker.io/library/ubuntu:x", Reference("index.docker.io", "library/ubuntu", "x"), None),
-        ("index.docker.io/bitnami/redis", Reference("index.docker.io", "bitnami/redis", "latest"), None),
+        (
+            "index.docker.io/bitnami/redis",
+            Reference("index.docker.io", "bitnami/redis", "latest"),
+            None,
+        ),
         ("acme/orders", Reference("index.docker.io", "acme/orders", "latest"), None),
         # no '.' or ':' in the first component: it is part of the Hub repository, as in ggcr
         ("localhost/app", Reference("index.docker.io", "localhost/app", "latest"), None),
-        ("localhost:5000/app", Reference("localhost:5000", "app", "latest"),
-         "localhost:5000/app:latest"),
+        (
+            "localhost:5000/app",
+            Reference("localhost:5000", "app", "latest"),
+            "localhost:5000/app:latest",
+        ),
         ("127.0.0.1:5000/acme/orders:1.0", Reference("127.0.0.1:5000", "acme/orders", "1.0"), None),
-        ("gcr.io/distroless/java21-debian13:nonroot",
-         Reference("gcr.io", "distroless/java21-debian13", "nonroot"), None),
+        (
+            "gcr.io/distroless/java21-debian13:nonroot",
+            Reference("gcr.io", "distroless/java21-debian13", "nonroot"),
+            None,
+        ),
         (f"ghcr.io/a/b/c@{D}", Reference("ghcr.io", "a/b/c", None, D), f"ghcr.io/a/b/c@{D}"),
         (f"host:5000/ab@{D}", Reference("host:5000", "ab", None, D), None),
-        (f"ubuntu:22.04@{D}", Reference("index.docker.io", "library/ubuntu", "22.04", D),
-         f"index.docker.io/library/ubuntu@{D}"),
+        (
+            f"ubuntu:22.04@{D}",
+            Reference("index.docker.io", "library/ubuntu", "22.04", D),
+            f"index.docker.io/library/ubuntu@{D}",
+        ),
         (f"ubuntu@{D}", Reference("index.docker.io", "library/ubuntu", None, D), None),
         ("reg.local/ab:T_a.g-1", Reference("reg.local", "ab", "T_a.g-1"), None),
         ("[::1]:5000/ab", Reference("[::1]:5000", "ab", "latest"), None),
@@ -44,7 +60,9 @@ def test_valid_references(text: str, expected: Reference, canonical: str | None)
         assert str(parsed) == canonical
     again = parse_reference(str(parsed))  # the canonical form names the same image
     assert (again.registry, again.repository, again.identifier) == (
-        parsed.registry, parsed.repository, parsed.identifier
+        parsed.registry,
+        parsed.repository,
+        parsed.identifier,
     )
 
 
@@ -74,9 +92,16 @@ def test_invalid_references_say_why(text: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("registry", "plain"),
     [
-        ("localhost", True), ("localhost:5000", True), ("127.0.0.1:5000", True), ("[::1]:5000", True),
-        ("registry.local", True), ("foo.localhost:80", True), ("index.docker.io", False),
-        ("10.0.0.5:5000", False), ("gcr.io", False), ("localhost.example.com", False),
+        ("localhost", True),
+        ("localhost:5000", True),
+        ("127.0.0.1:5000", True),
+        ("[::1]:5000", True),
+        ("registry.local", True),
+        ("foo.localhost:80", True),
+        ("index.docker.io", False),
+        ("10.0.0.5:5000", False),
+        ("gcr.io", False),
+        ("localhost.example.com", False),
     ],
 )
 def test_plain_http_only_for_local_registries(registry: str, plain: bool) -> None:

@@ -109,6 +109,7 @@ def test_missing_or_escaping_repository(tmp_path: Path, checkout: Path) -> None:
         LocalRepository(tmp_path / "repos", "acme/missing", "T", "t@x")
     with pytest.raises(ScmError, match="outside"):
         LocalRepository(tmp_path / "repos", "../..", "T", "t@x")
+    assert repository_from_url("https://github.com/acme/..") is None
 
 
 @pytest.mark.parametrize(
@@ -140,3 +141,27 @@ def test_map_rule_beats_label_and_allow_list_always_applies() -> None:
     )
     assert isinstance(spoofed, Refusal) and "not in repositories.allow" in spoofed.reason
     assert isinstance(choose(repositories, "reg/acme/web", SourceHint()), Refusal)
+
+
+def test_the_fix_is_based_on_the_default_branch_not_the_checked_out_one(
+    tmp_path: Path, checkout: Path
+) -> None:
+    git(checkout, "checkout", "-q", "-b", "feature")
+    (checkout / "pom.xml").write_text(POM + "<!-- unfinished feature -->\n")
+    git(checkout, "commit", "-qam", "wip")
+    outcome = open_repo(tmp_path).apply(plan(POM + "<!-- fix -->\n"))
+    assert (
+        git(checkout, "rev-parse", f"{outcome.commit}^").strip()
+        == git(checkout, "rev-parse", "main").strip()
+    )
+    assert "unfinished feature" not in git(checkout, "show", "tightship/acme-orders:pom.xml")
+    explicit = LocalRepository(tmp_path / "repos", "acme/orders", "T", "t@x", base_branch="feature")
+    assert explicit.read("pom.xml").endswith("<!-- unfinished feature -->\n")
+
+
+@pytest.mark.parametrize("name", ["acme/..", "../acme", "acme/.", "acme", "acme/orders/x"])
+def test_dot_and_odd_repository_names_are_refused(
+    tmp_path: Path, checkout: Path, name: str
+) -> None:
+    with pytest.raises(ScmError, match="outside the repositories root"):
+        LocalRepository(tmp_path / "repos", name, "T", "t@x")

@@ -89,14 +89,22 @@ def test_events_are_stored_once_per_delivery_id(database: Database) -> None:
         assert repo.load_event(session, rows[1].id) is None
 
 
-def test_the_outbox_hands_back_events_never_enqueued(database: Database) -> None:
+def test_the_outbox_hands_back_events_never_enqueued_or_lost_in_the_queue(
+    database: Database,
+) -> None:
     database.migrate()
+    minute = timedelta(minutes=1)
     with database.session() as session:
-        recorded = repo.record_events(session, [push("d1"), push("d2")])
-        repo.mark_enqueued(session, recorded.queued[:1])
+        recorded = repo.record_events(session, [push("d1"), push("d2"), push("d3")])
+        repo.mark_enqueued(session, recorded.queued[:2])
+        repo.finish_event(session, recorded.queued[0], "done", None)
     with database.session() as session:
-        assert repo.stranded_events(session, timedelta(seconds=30)) == recorded.queued[1:]
-        assert repo.stranded_events(session, timedelta(days=3650)) == []
+        # d3 was never queued; d2 was queued and never finished; d1 is done
+        assert repo.stranded_events(session, timedelta(0), timedelta(days=1)) == recorded.queued[2:]
+        assert repo.stranded_events(session, timedelta(0), -minute) == recorded.queued[1:]
+        assert repo.stranded_events(session, timedelta(days=3650), timedelta(days=1)) == []
+        repo.mark_enqueued(session, recorded.queued[1:])  # re-enqueued: the clock restarts
+        assert repo.stranded_events(session, timedelta(0), minute) == []
 
 
 def test_exactly_one_claim_wins_and_done_stays_done(database: Database) -> None:
