@@ -176,6 +176,24 @@ class RemediationSettings(_Model):
         return value
 
 
+class AnalysisSettings(_Model):
+    ignore: list[str] = []  # RULE or RULE:path-glob, as tightship scan --ignore
+
+    @field_validator("ignore")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        from app.analysis import Ignore
+
+        for item in value:
+            Ignore.parse(item)
+        return value
+
+    def ignores(self) -> tuple[Any, ...]:
+        from app.analysis import Ignore
+
+        return tuple(Ignore.parse(item) for item in self.ignore)
+
+
 class Settings(_Model):
     data_dir: Path = Path("var")
     server: ServerSettings = ServerSettings()
@@ -185,6 +203,7 @@ class Settings(_Model):
     repositories: RepositoriesSettings = RepositoriesSettings()
     notify: list[NotifyChannel] = []
     remediation: RemediationSettings = RemediationSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
 
     @model_validator(mode="after")
     def _unique_registry_names(self) -> Settings:

@@ -1,5 +1,5 @@
-"""Image analysis: read a pushed image from its registry and judge it against the rules."""
+"""Image analysis: one streaming pass per layer, rules judging the collected facts."""
 
-from app.analysis.analyze import AnalysisError, Target, analyze, resolve
+from app.analysis.analyze import AnalysisError, Analyzer, Ignore, Target
 
-__all__ = ["AnalysisError", "Target", "analyze", "resolve"]
+__all__ = ["AnalysisError", "Analyzer", "Ignore", "Target"]

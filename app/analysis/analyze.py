@@ -1,89 +1,282 @@
-"""From a pushed manifest digest to a Report: resolve the platform, read the config, judge."""
+"""From a reference to reports: resolve platforms, gather facts once per blob, judge.
+
+Facts are gathered per config digest and per layer digest, and a cache keyed by those
+digests (the store's, for the service and ``tightship scan`` alike) means a base layer
+shared by a thousand images is walked once, and a digest scanned before costs no blob
+bytes at all: only its manifest is read.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import BinaryIO, Protocol
 
-from app.analysis import builder, source
-from app.analysis.facts import ImageFacts
-from app.analysis.rules import RULES
-from app.models import BaseImage, PlatformReport, Report
-from app.registry import Manifest, RegistryClient, mediatypes
+from app.analysis import base, builder, rules, source
+from app.analysis.config import ConfigFacts, from_config
+from app.analysis.layers import LayerFacts, WalkLimits, walk_layer
+from app.analysis.view import ImageView
+from app.models import Finding, PlatformReport, Report
+from app.registry import Manifest, RegistryError, mediatypes
 from app.registry.client import DIGEST
 
-DEFAULT_PLATFORM = "linux/amd64"
+FACTS_VERSION = 1  # bump when an inspector changes what it records: cached facts are redone
+_FOREIGN = "foreign"  # Windows base layers live on Microsoft's servers, not in the registry
+_SIGNATURE_TAG = (".sig", ".att", ".sbom")
 
 
 class AnalysisError(Exception):
-    """The image cannot be analyzed (not an image, no matching platform, bad config)."""
+    """The image cannot be analyzed (not an image, no matching platform, unusable config)."""
+
+
+class ImageSource(Protocol):
+    """Where manifests and blobs come from: a registry, an OCI layout, a docker archive."""
+
+    def manifest(self, reference: str) -> Manifest: ...
+
+    def blob(self, digest: str) -> bytes: ...
+
+    def open_blob(self, digest: str) -> BinaryIO: ...
+
+
+class FactsCache(Protocol):
+    def get(self, kind: str, digest: str) -> dict | None: ...
+
+    def put(self, kind: str, digest: str, data: dict) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The platform manifest that a pushed manifest or index resolves to."""
+    """One platform image of what was pushed or asked for."""
 
-    platform: str | None  # None for a plain manifest: the config says which it is
+    platform: str | None  # None for a plain manifest: its config says which platform it is
     manifest: Manifest
 
 
-def resolve(client: RegistryClient, repository: str, reference: str) -> Target:
-    manifest = client.manifest(repository, reference)
-    if not manifest.is_index:
-        return Target(platform=None, manifest=manifest)
-    entries = manifest.data.get("manifests")
-    for entry in entries if isinstance(entries, list) else []:
-        platform = entry.get("platform") if isinstance(entry, dict) else None
-        if not isinstance(platform, dict):
-            continue
-        name = f"{platform.get('os')}/{platform.get('architecture')}"
-        if name == DEFAULT_PLATFORM and entry.get("mediaType") in mediatypes.IMAGE_MANIFESTS:
-            digest = entry.get("digest")
-            if not isinstance(digest, str) or not DIGEST.match(digest):
-                raise AnalysisError(
-                    f"index {manifest.digest}: {DEFAULT_PLATFORM} entry has no digest"
-                )
-            child = client.manifest(repository, digest)
-            if child.is_index:
-                raise AnalysisError(f"{DEFAULT_PLATFORM} entry of the index is itself an index")
-            return Target(platform=DEFAULT_PLATFORM, manifest=child)
-    raise AnalysisError(f"index {manifest.digest} has no {DEFAULT_PLATFORM} image")
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """``RULE`` or ``RULE:path-glob`` from --ignore or the config."""
+
+    rule: str
+    glob: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Ignore:
+        rule, _, glob = text.partition(":")
+        if rule not in rules.RULE_IDS and rule != "*":
+            raise ValueError(f"unknown rule {rule!r}; rules: {', '.join(rules.RULE_IDS)}")
+        return cls(rule, glob or None)
+
+    def matches(self, finding: Finding) -> bool:
+        if self.rule not in ("*", finding.rule):
+            return False
+        return self.glob is None or fnmatchcase(
+            "/" + (finding.path or "").lstrip("/"), "/" + self.glob.lstrip("/")
+        )
 
 
-def analyze(
-    client: RegistryClient, repository: str, target: Target, name: str, pushed_digest: str
-) -> Report:
-    """Judge one resolved platform image; ``name`` is how the report names the image."""
-    config_descriptor = target.manifest.data.get("config")
-    if not isinstance(config_descriptor, dict):
-        raise AnalysisError(f"manifest {target.manifest.digest} has no config descriptor")
-    config_type = config_descriptor.get("mediaType")
+@dataclass
+class Stats:
+    blob_bytes: int = 0
+    layers_walked: int = 0
+    layers_cached: int = 0
+
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass
+class Analyzer:
+    source: ImageSource
+    cache: FactsCache | None = None
+    limits: WalkLimits = field(default_factory=WalkLimits)
+    ignores: tuple[Ignore, ...] = ()
+    progress: Progress | None = None
+    stats: Stats = field(default_factory=Stats)
+    _layers: dict[str, LayerFacts] = field(default_factory=dict)
+
+    def targets(self, reference: str, platform: str = "all") -> tuple[Manifest, list[Target]]:
+        """The platform images behind ``reference``; attestations and signatures are skipped."""
+        if reference.endswith(_SIGNATURE_TAG) and reference.startswith("sha256-"):
+            raise AnalysisError(f"{reference} is a cosign signature or attestation, not an image")
+        top = self.source.manifest(reference)
+        if not top.is_index:
+            _require_image(top)
+            return top, [Target(None, top)]
+        found = []
+        for entry in _entries(top):
+            name = _platform_name(entry)
+            if name is None or _is_attestation(entry):
+                continue
+            if platform != "all" and not _platform_matches(name, platform):
+                continue
+            if entry.get("mediaType") not in mediatypes.IMAGE_MANIFESTS:
+                continue  # nested indexes and artifacts
+            child = self.source.manifest(str(entry["digest"]))
+            if child.is_index or child.data.get("subject") is not None:
+                continue
+            _require_image(child)
+            found.append(Target(name, child))
+        if not found:
+            wanted = "any platform" if platform == "all" else platform
+            raise AnalysisError(f"index {top.digest} has no image for {wanted}")
+        return top, found
+
+    def config_facts(self, manifest: Manifest) -> ConfigFacts:
+        descriptor = manifest.data["config"]
+        digest = str(descriptor.get("digest"))
+        cached = self._cached("config", digest)
+        if cached is not None:
+            return ConfigFacts.from_dict(cached)
+        raw = self.source.blob(digest)
+        self.stats.blob_bytes += len(raw)
+        try:
+            config = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise AnalysisError(f"image config {digest} is not usable JSON") from exc
+        if not isinstance(config, dict):
+            raise AnalysisError(f"image config {digest} is not a JSON object")
+        facts = from_config(config)
+        self._store("config", digest, facts.to_dict())
+        return facts
+
+    def layer_facts(self, descriptor: dict, index: int, total: int) -> LayerFacts:
+        digest = str(descriptor.get("digest"))
+        if digest in self._layers:
+            return self._layers[digest]
+        cached = self._cached("layer", digest)
+        if cached is not None:
+            self.stats.layers_cached += 1
+            facts = layer_from_dict(cached)
+        elif _FOREIGN in str(descriptor.get("mediaType", "")):
+            facts = LayerFacts(digest, error="foreign layer: hosted outside the registry, not read")
+        else:
+            if self.progress:
+                self.progress(f"layer {index + 1}/{total} {digest[7:19]}", index, total)
+            with self.source.open_blob(digest) as stream:
+                try:
+                    facts = walk_layer(
+                        stream,
+                        digest,
+                        str(descriptor.get("mediaType", "")),
+                        rules.inspectors(),
+                        self.limits,
+                    )
+                except ValueError as exc:  # the bytes are not the blob the digest names
+                    raise RegistryError(str(exc)) from exc
+            self.stats.blob_bytes += facts.compressed_bytes
+            self.stats.layers_walked += 1
+            if facts.error is None or "download" not in facts.error:
+                self._store("layer", digest, layer_to_dict(facts))
+        self._layers[digest] = facts
+        return facts
+
+    def analyze(self, target: Target) -> PlatformReport:
+        manifest = target.manifest
+        config = self.config_facts(manifest)
+        descriptors = [d for d in manifest.data.get("layers") or [] if isinstance(d, dict)]
+        layers = [self.layer_facts(d, i, len(descriptors)) for i, d in enumerate(descriptors)]
+        annotations = manifest.data.get("annotations")
+        view = ImageView(
+            platform=target.platform or config.platform,
+            digest=manifest.digest,
+            config=config,
+            layers=layers,
+            layer_digests=[str(d.get("digest")) for d in descriptors],
+            annotations=annotations if isinstance(annotations, dict) else {},
+        )
+        view.builder = builder.detect(config)
+        view.app_layers = builder.app_layers(config, view.builder, len(layers))
+        findings = [f for f in rules.judge(view) if not any(i.matches(f) for i in self.ignores)]
+        return PlatformReport(
+            platform=view.platform,
+            digest=manifest.digest,
+            user=config.user,
+            builder=view.builder,
+            base=base.identify(view),
+            source=source.hint(view),
+            findings=tuple(findings),
+        )
+
+    def report(self, name: str, top: Manifest, targets: Iterable[Target]) -> Report:
+        return Report(
+            reference=name, digest=top.digest, platforms=tuple(self.analyze(t) for t in targets)
+        )
+
+    def _cached(self, kind: str, digest: str) -> dict | None:
+        if self.cache is None:
+            return None
+        data = self.cache.get(kind, digest)
+        return data if data and data.get("version") == FACTS_VERSION else None
+
+    def _store(self, kind: str, digest: str, data: dict) -> None:
+        if self.cache is not None and DIGEST.match(digest):
+            self.cache.put(kind, digest, {**data, "version": FACTS_VERSION})
+
+
+def layer_to_dict(facts: LayerFacts) -> dict:
+    return {
+        "digest": facts.digest,
+        "entries": [[e.path, e.kind, e.size, e.mode, e.uid, e.link] for e in facts.entries],
+        "whiteouts": facts.whiteouts,
+        "opaque": facts.opaque,
+        "hits": [[h.rule, h.path, h.detail, h.text] for h in facts.hits],
+        "error": facts.error,
+        "compressed_bytes": facts.compressed_bytes,
+        "expanded_bytes": facts.expanded_bytes,
+    }
+
+
+def layer_from_dict(data: dict) -> LayerFacts:
+    from app.analysis.layers import Entry, Hit
+
+    return LayerFacts(
+        digest=data["digest"],
+        entries=[Entry(*e) for e in data["entries"]],
+        whiteouts=list(data["whiteouts"]),
+        opaque=list(data["opaque"]),
+        hits=[Hit(*h) for h in data["hits"]],
+        error=data["error"],
+        compressed_bytes=data["compressed_bytes"],
+        expanded_bytes=data["expanded_bytes"],
+    )
+
+
+def _require_image(manifest: Manifest) -> None:
+    descriptor = manifest.data.get("config")
+    if not isinstance(descriptor, dict) or not DIGEST.match(str(descriptor.get("digest"))):
+        raise AnalysisError(f"manifest {manifest.digest} has no usable config descriptor")
+    config_type = descriptor.get("mediaType")
     if config_type not in mediatypes.IMAGE_CONFIGS:
         raise AnalysisError(
-            f"manifest {target.manifest.digest} is an artifact ({config_type!r}), not an image"
+            f"manifest {manifest.digest} is an artifact ({config_type!r}), not an image"
         )
-    try:
-        config = json.loads(client.blob(repository, str(config_descriptor.get("digest"))))
-    except (ValueError, RecursionError) as exc:
-        raise AnalysisError(f"image config of {target.manifest.digest} is not usable JSON") from exc
-    if not isinstance(config, dict):
-        raise AnalysisError(f"image config of {target.manifest.digest} is not a JSON object")
-    platform = target.platform or f"{config.get('os')}/{config.get('architecture')}"
-    annotations = target.manifest.data.get("annotations")
-    facts = ImageFacts(
-        platform=platform,
-        digest=target.manifest.digest,
-        config=config,
-        annotations=annotations if isinstance(annotations, dict) else {},
+
+
+def _entries(index: Manifest) -> list[dict]:
+    entries = index.data.get("manifests")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _platform_name(entry: dict) -> str | None:
+    platform = entry.get("platform")
+    if not isinstance(platform, dict) or not DIGEST.match(str(entry.get("digest"))):
+        return None
+    name = f"{platform.get('os')}/{platform.get('architecture')}"
+    if name == "unknown/unknown":
+        return None  # BuildKit's provenance and SBOM attestations
+    variant = platform.get("variant")
+    return f"{name}/{variant}" if variant else name
+
+
+def _is_attestation(entry: dict) -> bool:
+    annotations = entry.get("annotations")
+    return isinstance(annotations, dict) and (
+        annotations.get("vnd.docker.reference.type") == "attestation-manifest"
     )
-    findings = tuple(finding for rule in RULES.values() for finding in rule(facts))
-    platform_report = PlatformReport(
-        platform=platform,
-        digest=facts.digest,
-        user=facts.user,
-        builder=builder.detect(facts),
-        base=BaseImage(),
-        source=source.hint(facts),
-        findings=findings,
-    )
-    return Report(reference=name, digest=pushed_digest, platforms=(platform_report,))
+
+
+def _platform_matches(name: str, wanted: str) -> bool:
+    return name == wanted or name.startswith(wanted + "/")

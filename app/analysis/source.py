@@ -1,14 +1,37 @@
-"""Where an image's source lives, from the labels and annotations builders set."""
+"""Where an image's source lives: OCI labels and annotations, buildpacks project metadata,
+and the remote of a ``.git`` directory that was shipped by mistake."""
 
 from __future__ import annotations
 
-from app.analysis.facts import ImageFacts
+import json
+import re
+
+from app.analysis.view import ImageView
 from app.models import SourceHint
 
 SOURCE = "org.opencontainers.image.source"
 REVISION = "org.opencontainers.image.revision"
+PROJECT = "io.buildpacks.project.metadata"
+_REMOTE = re.compile(r'(?ms)^\[remote "origin"\][^\[]*?^\s*url\s*=\s*(\S+)')
 
 
-def hint(facts: ImageFacts) -> SourceHint:
-    merged = {**facts.labels, **facts.annotations}
-    return SourceHint(repository=merged.get(SOURCE) or None, revision=merged.get(REVISION) or None)
+def hint(view: ImageView) -> SourceHint:
+    merged = {**view.config.labels, **view.annotations}
+    if merged.get(SOURCE):
+        return SourceHint(repository=merged[SOURCE], revision=merged.get(REVISION) or None)
+    try:
+        project = json.loads(merged.get(PROJECT, "{}"))
+        source = project.get("source") or {}
+        repository = (source.get("metadata") or {}).get("repository")
+        commit = (source.get("version") or {}).get("commit")
+        if repository:
+            return SourceHint(repository=str(repository), revision=commit)
+    except (ValueError, AttributeError):
+        pass
+    for path, _entry, _layer in view.fs.walk():
+        if path.endswith(".git/config"):
+            match = _REMOTE.search(view.captured(path) or "")
+            if match:
+                context = path.removesuffix(".git/config").rstrip("/") or None
+                return SourceHint(repository=match.group(1), context=context)
+    return SourceHint()

@@ -1,7 +1,8 @@
 """One queued event through the pipeline: analysis → remediation → scm → notify.
 
-The scan claim in the store is what makes this idempotent: whichever job claims a digest
-first analyzes it, and every other event for that digest is closed as already analyzed.
+Each platform image is claimed in the store before it is analyzed, which is what makes this
+idempotent: whichever job claims a platform manifest's digest first analyzes it, and every
+other event naming it (the index, a re-push) finds it already analyzed.
 Only failures worth retrying (the registry unreachable) propagate to the queue; the rest
 are recorded where an operator can read them.
 """
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from app import notify
-from app.analysis import AnalysisError, analyze, resolve
+from app.analysis import AnalysisError, Analyzer, Target
 from app.config import RegistrySettings, Settings
 from app.models import FixPlan, Notice, PushEvent, Report
-from app.registry import RegistryClient, RegistryError
+from app.registry import RegistryClient, RegistryError, RepositorySource
 from app.remediation import plan
 from app.scm import LocalRepository, Refusal, ScmError, choose
 from app.store import repo
+from app.store.cache import StoreFactsCache
 from app.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -58,26 +60,59 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
     if registry is None:
         _finish(db, event_id, "failed", f"registry {event.registry!r} is no longer configured")
         return
-    client = registry_client(registry)
+    analyzer = Analyzer(
+        RepositorySource(registry_client(registry), event.repository),
+        cache=StoreFactsCache(db),
+        ignores=settings.analysis.ignores(),
+    )
     try:
-        target = resolve(client, event.repository, event.digest or event.tag or "latest")
+        top, targets = analyzer.targets(event.digest or event.tag or "latest")
     except (AnalysisError, RegistryError) as exc:
         if _transient(exc):
             raise  # the queue retries
         _finish(db, event_id, "failed", str(exc))
         log.warning("image not analyzable", extra={**context, "reason": str(exc)})
         return
+    with db.session() as session:
+        repo.set_tag(session, event, event.digest or top.digest)
+    busy, before, last_scan = [], [], None
+    for target in targets:
+        outcome = _scan_platform(settings, db, analyzer, event, event_id, target, top.digest)
+        if outcome is None:
+            return  # the event was closed as failed
+        if outcome[0] == "busy":
+            busy.append(target.manifest.digest)
+            continue
+        if outcome[0] == "done":
+            before.append(target.manifest.digest)
+        last_scan = outcome[1]
+    if busy:
+        raise ScanBusy(f"{', '.join(busy)} being analyzed by another job")
+    reason = "; ".join(f"{digest}: already analyzed" for digest in before) or None
+    _finish(db, event_id, "done", reason, last_scan)
+    log.info(
+        "event processed",
+        extra={**context, "platforms": len(targets), "blob_bytes": analyzer.stats.blob_bytes},
+    )
+
+
+def _scan_platform(
+    settings: Settings,
+    db: Database,
+    analyzer: Analyzer,
+    event: PushEvent,
+    event_id: int,
+    target: Target,
+    pushed_digest: str,
+) -> tuple[str, int] | None:
+    """Analyze one platform image once: (claim status, scan id), or None if the event failed."""
     digest = target.manifest.digest
     with db.session() as session:
-        repo.set_tag(session, event, event.digest or digest)
         claim = repo.claim_scan(session, event, digest, SCAN_LEASE)
-    if claim.status == "busy":
-        raise ScanBusy(f"{digest} is being analyzed by another job")
-    if claim.status == "done":
-        _finish(db, event_id, "done", f"{digest}: already analyzed", claim.scan_id)
-        return
+    if claim.status != "claimed":
+        return claim.status, claim.scan_id
     try:
-        report = analyze(client, event.repository, target, _name(event), event.digest or digest)
+        platform = analyzer.analyze(target)
     except Exception as exc:
         # Whatever went wrong, the claim must not stay "running": a retry re-claims a failed scan.
         permanent = isinstance(exc, AnalysisError | RegistryError) and not _transient(exc)
@@ -86,14 +121,18 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
             if permanent:
                 repo.finish_event(session, event_id, "failed", str(exc), claim.scan_id)
         if permanent:
-            return
+            return None
         raise
+    report = Report(reference=_name(event), digest=pushed_digest, platforms=(platform,))
     log.info(
         "image analyzed",
         extra={
-            **context,
+            "event": event_id,
+            "image": event.image,
+            "digest": digest,
+            "platform": platform.platform,
             "findings": len(report.findings),
-            "builder": report.platforms[0].builder.kind,
+            "builder": platform.builder.kind,
         },
     )
     # The fix and the message come before the scan is marked done: if this process dies in
@@ -103,7 +142,7 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
         notify.send(settings, notice)
     with db.session() as session:
         repo.finish_scan(session, claim.scan_id, report)
-        repo.finish_event(session, event_id, "done", None, claim.scan_id)
+    return "claimed", claim.scan_id
 
 
 def remediate(

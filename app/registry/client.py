@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import oras.auth
 import requests
+import urllib3
 
 from app.registry import mediatypes
 
@@ -159,6 +161,20 @@ class RegistryClient:
             )
         return Manifest(media_type=media_type, digest=actual, raw=raw, data=data)
 
+    def open_blob(self, repository: str, digest: str) -> BinaryIO:
+        """A blob as a stream (a layer); the reader must verify the digest as it reads."""
+        if not DIGEST.match(digest):
+            raise RegistryError(f"{digest!r} is not a digest this client can verify")
+        response = self._get(f"/v2/{repository}/blobs/{digest}")
+        if response.status_code != 200:
+            status = response.status_code
+            response.close()
+            raise RegistryError(
+                f"blob {repository}@{digest}: registry answered {status}",
+                status == 429 or status >= 500,
+            )
+        return io.BufferedReader(_Body(response, f"blob {repository}@{digest}"), 1024 * 1024)  # type: ignore[return-value]
+
     def blob(self, repository: str, digest: str, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
         """A small blob (an image config), read whole and verified."""
         match = DIGEST.match(digest)
@@ -169,6 +185,30 @@ class RegistryClient:
         if digest_of(raw, match["algorithm"]) != digest:
             raise DigestMismatchError(f"blob {repository}@{digest}: content does not match")
         return raw
+
+
+class _Body(io.RawIOBase):
+    """A streaming response body as a file; reading past a dropped connection is an error."""
+
+    def __init__(self, response: requests.Response, what: str) -> None:
+        self._response = response
+        self._raw = response.raw
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._raw.read(len(buffer))
+        except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise OSError(f"{self._what}: {type(exc).__name__} while reading") from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._response.close()
+        super().close()
 
 
 def _read_capped(response: requests.Response, cap: int, what: str) -> bytes:
@@ -191,3 +231,20 @@ def _read_capped(response: requests.Response, cap: int, what: str) -> bytes:
         except requests.RequestException as exc:
             raise RegistryError(f"{what}: {type(exc).__name__} while reading", True) from exc
         return b"".join(chunks)
+
+
+class RepositorySource:
+    """One repository of a registry, as the analysis reads it (an ``ImageSource``)."""
+
+    def __init__(self, client: RegistryClient, repository: str) -> None:
+        self.client = client
+        self.repository = repository
+
+    def manifest(self, reference: str) -> Manifest:
+        return self.client.manifest(self.repository, reference)
+
+    def blob(self, digest: str) -> bytes:
+        return self.client.blob(self.repository, digest)
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        return self.client.open_blob(self.repository, digest)

@@ -131,7 +131,7 @@ def test_the_same_digest_is_analyzed_once(world: World) -> None:
     assert len(world.chat.messages) == 1
 
 
-def test_an_index_is_analyzed_through_its_amd64_image(world: World) -> None:
+def test_an_index_is_analyzed_once_per_platform_image(world: World) -> None:
     amd64 = oci.jib_image(source="https://github.com/acme/orders", app=b"amd64")
     arm64 = oci.image(list(amd64.layers), user="", architecture="arm64")
     index_digest = world.pusher.index(
@@ -140,8 +140,10 @@ def test_an_index_is_analyzed_through_its_amd64_image(world: World) -> None:
     world.process(world.event("acme/orders", amd64.digest, None))  # platform manifest by digest
     index_event = world.process(world.event("acme/orders", index_digest, "multi"))
     assert index_event.reason == f"{amd64.digest}: already analyzed"
-    [scan] = world.scans()
-    assert scan.digest == amd64.digest
+    scans = world.scans()
+    assert sorted(s.digest for s in scans) == sorted([amd64.digest, arm64.digest])
+    platforms = {json.loads(s.report)["platforms"][0]["platform"] for s in scans}
+    assert platforms == {"linux/amd64", "linux/arm64"}
 
 
 def test_a_non_root_image_is_clean_and_quiet(world: World) -> None:

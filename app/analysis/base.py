@@ -1,0 +1,60 @@
+"""What an image is built on, from its filesystem and metadata (research/analysis.md §3)."""
+
+from __future__ import annotations
+
+import shlex
+
+from app.analysis.view import ImageView
+from app.models import BaseImage
+
+BASE_NAME = "org.opencontainers.image.base.name"
+_MINIMAL_IDS = {"wolfi": "wolfi", "chainguard": "chainguard"}
+
+
+def os_release(text: str | None) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, equals, value = line.partition("=")
+        if not equals or not key.strip().isidentifier():
+            continue
+        try:
+            parsed = shlex.split(value)
+        except ValueError:
+            parsed = [value.strip("\"'")]
+        fields[key.strip()] = parsed[0] if parsed else ""
+    return fields
+
+
+def identify(view: ImageView) -> BaseImage:
+    from app.analysis.rules.minimal import PACKAGE_MANAGERS, SHELLS, _present
+
+    release = os_release(view.captured("etc/os-release") or view.captured("usr/lib/os-release"))
+    pretty = release.get("PRETTY_NAME", "")
+    distro_id = release.get("ID", "").lower()
+    version = release.get("VERSION_ID") or None
+    name = view.annotations.get(BASE_NAME) or view.config.labels.get(BASE_NAME) or None
+    has_shell = bool(_present(view, SHELLS))
+    has_manager = bool(_present(view, PACKAGE_MANAGERS))
+    minimal = not (has_shell or has_manager)
+    if pretty == "Distroless" or (
+        view.fs.get("var/lib/dpkg/status.d") is not None
+        and view.fs.get("var/lib/dpkg/status") is None
+        and distro_id == "debian"
+    ):
+        return BaseImage("distroless", version, minimal, name)
+    if distro_id in _MINIMAL_IDS:
+        return BaseImage(_MINIMAL_IDS[distro_id], version, minimal, name)
+    if pretty.startswith("Paketo Buildpacks Tiny"):
+        return BaseImage("paketo-tiny", version, minimal, name)
+    if distro_id == "ubuntu" and view.fs.get("var/lib/chisel/manifest.wall") is not None:
+        return BaseImage("ubuntu-chiseled", version, minimal, name)
+    if distro_id:
+        return BaseImage(distro_id, version, minimal, name)
+    return BaseImage("scratch" if minimal else None, None, minimal, name)
+
+
+def describe(base: BaseImage) -> str:
+    label = base.distro or "an unidentified base"
+    if base.version:
+        label += f" {base.version}"
+    return f"{label} ({base.name})" if base.name else label

@@ -1,0 +1,28 @@
+"""Small system files the rules read as text: they hold no secrets by nature.
+
+``/etc/passwd`` maps user names to uids, ``os-release`` names the base, and a shipped
+``.git/config`` names the source repository. Credentials in a remote URL are cut out
+before the text is kept (the secrets rule reports them separately).
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.analysis.layers import Hit
+
+RULE = "capture"
+MAX_CAPTURE = 64 * 1024
+EXACT = frozenset({"etc/passwd", "etc/os-release", "usr/lib/os-release", "lib/os-release"})
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+
+
+def wants(path: str, size: int) -> bool:
+    return size <= MAX_CAPTURE and (path in EXACT or path.endswith(".git/config"))
+
+
+def inspect(path: str, data: bytes) -> list[Hit]:
+    text = data.decode("utf-8", "replace")
+    if path.endswith(".git/config"):
+        text = _USERINFO.sub(r"\1", text)
+    return [Hit(RULE, path, "captured", text=text)]

@@ -1,0 +1,131 @@
+"""The image's final filesystem: layers applied in order, whiteouts and all.
+
+A tree, not a flat map of paths, so that deleting a directory (a whiteout, an opaque
+marker, a file replacing a directory) costs the same whatever lies under it: a hostile
+layer of many whiteouts over many files stays linear. Each node remembers which layer put
+it there, which is how a file added in one layer and replaced or deleted later is told
+apart from the one in the final image.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from app.analysis.layers import DIR, HARDLINK, SYMLINK, Entry, LayerFacts, normalize
+
+MAX_LINK_HOPS = 40  # as Linux's MAXSYMLINKS
+
+
+@dataclass(slots=True)
+class _Node:
+    layer: int
+    entry: Entry | None = None  # None: a directory implied by a path under it
+    children: dict[str, _Node] | None = field(default_factory=dict)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.children is not None
+
+
+class Filesystem:
+    def __init__(self) -> None:
+        self._root = _Node(layer=-1)
+
+    @classmethod
+    def from_layers(cls, layers: list[LayerFacts]) -> Filesystem:
+        fs = cls()
+        for index, layer in enumerate(layers):
+            fs.apply(index, layer)
+        return fs
+
+    def apply(self, index: int, layer: LayerFacts) -> None:
+        """Lower layers lose what this layer's whiteouts name; then its entries are added."""
+        for directory in layer.opaque:
+            node = self._node(directory)
+            if node is not None and node.children is not None:
+                node.children = {}
+        for path in layer.whiteouts:
+            self._remove(path)
+        for entry in layer.entries:
+            self._add(entry, index)
+
+    def _node(self, path: str) -> _Node | None:
+        node = self._root
+        for part in _parts(path):
+            if node.children is None or part not in node.children:
+                return None
+            node = node.children[part]
+        return node
+
+    def _remove(self, path: str) -> None:
+        parent, name = posixpath.split(path)
+        node = self._node(parent)
+        if node is not None and node.children is not None:
+            node.children.pop(name, None)
+
+    def _add(self, entry: Entry, layer: int) -> None:
+        parts = _parts(entry.path)
+        node = self._root
+        for part in parts[:-1]:
+            children = node.children if node.children is not None else {}
+            child = children.get(part)
+            if child is None or not child.is_dir:  # a file in the way becomes a directory
+                child = children[part] = _Node(layer=layer)
+            node = child
+        if node.children is None:  # only the root can get here, and it is a directory
+            node.children = {}
+        existing = node.children.get(parts[-1])
+        if entry.kind == DIR and existing is not None and existing.is_dir:
+            existing.entry, existing.layer = entry, layer  # directories merge
+        else:
+            node.children[parts[-1]] = _Node(
+                layer=layer, entry=entry, children={} if entry.kind == DIR else None
+            )
+
+    def get(self, path: str) -> tuple[Entry | None, int] | None:
+        """(entry, layer) for a path in the final image; entry None for an implied directory."""
+        node = self._node(normalize(path))
+        return None if node is None else (node.entry, node.layer)
+
+    def walk(self) -> Iterator[tuple[str, Entry | None, int]]:
+        """Every path of the final image, parents before children."""
+        stack: list[tuple[str, _Node]] = [("", self._root)]
+        while stack:
+            prefix, node = stack.pop()
+            for name, child in sorted((node.children or {}).items(), reverse=True):
+                path = f"{prefix}/{name}" if prefix else name
+                yield path, child.entry, child.layer
+                if child.children:
+                    stack.append((path, child))
+
+    def resolve(self, path: str) -> str | None:
+        """Follow symlinks (and a final hardlink) inside the image root; None if the path does
+        not exist or the links loop."""
+        pending = _parts(normalize(path))
+        done: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop(0)
+            node = self._node("/".join([*done, part]))
+            if node is None:
+                return None
+            entry = node.entry
+            if entry is not None and entry.kind in (SYMLINK, HARDLINK) and entry.link is not None:
+                hops += 1
+                if hops > MAX_LINK_HOPS:
+                    return None
+                if entry.kind == HARDLINK or entry.link.startswith("/"):
+                    target = entry.link  # hardlinks name archive paths, from the root
+                else:
+                    target = posixpath.join("/".join(done), entry.link)
+                pending = _parts(normalize(target)) + pending
+                done = []
+                continue
+            done.append(part)
+        return "/".join(done)
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p]

@@ -1,0 +1,189 @@
+"""Secret detection: by content, with every value redacted before it leaves this module.
+
+A detector returns ``Secret`` records holding a kind and a short fingerprint (the first
+8 hex digits of the value's SHA-256), never the value: enough to tell two findings apart or
+match a rotated credential, useless to an attacker. Detection is by content, not by file
+name, and without Trivy's blind spots: no "test" path is skipped, and a service-account
+key matches whatever its JSON spacing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+MAX_SCAN_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    kind: str
+    fingerprint: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} (fingerprint {self.fingerprint})"
+
+
+def fingerprint(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return hashlib.sha256(raw).hexdigest()[:8]
+
+
+# Token formats with a fixed prefix; each group 1 is the token.
+TOKENS: list[tuple[str, re.Pattern[bytes]]] = [
+    (kind, re.compile(pattern))
+    for kind, pattern in [
+        ("GitHub token", rb"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})\b"),
+        ("GitHub fine-grained token", rb"\b(github_pat_[A-Za-z0-9_]{82})\b"),
+        ("GitLab token", rb"\b(glpat-[A-Za-z0-9_-]{20,})\b"),
+        ("Slack token", rb"\b(xox[abposr]-[A-Za-z0-9-]{10,})\b"),
+        (
+            "Slack webhook",
+            rb"(https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{16,})",
+        ),
+        ("AWS access key id", rb"\b((?:AKIA|ASIA)[0-9A-Z]{16})\b"),
+        ("npm token", rb"\b(npm_[A-Za-z0-9]{36})\b"),
+        ("Stripe key", rb"\b((?:sk|rk)_live_[0-9A-Za-z]{24,})\b"),
+        ("PyPI token", rb"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})\b"),
+        ("Google API key", rb"\b(AIza[0-9A-Za-z_-]{35})\b"),
+    ]
+]
+_TOKEN_PREFILTER = re.compile(
+    rb"gh[pousr]_|github_pat_|glpat-|xox[abposr]-|hooks\.slack\.com|AKIA|ASIA|npm_|_live_|pypi-|AIza"
+)
+_PRIVATE_KEY = re.compile(
+    rb"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----\s*"
+    rb"([A-Za-z0-9+/=\s:,-]{32,}?)-----END"
+)
+_SERVICE_ACCOUNT = re.compile(rb'"type"\s*:\s*"service_account"')
+_JSON_PRIVATE_KEY = re.compile(rb'"private_key"\s*:\s*"(-----BEGIN[^"]{40,})"')
+_AWS_SECRET = re.compile(rb"(?im)^\s*aws_secret_access_key\s*[=:]\s*([A-Za-z0-9/+=]{30,})\s*$")
+_NPMRC = re.compile(rb"(?m)(?:_authToken|_auth|_password)\s*=\s*([^\s$][^\s]{7,})")
+_PYPIRC = re.compile(rb"(?m)^\s*password\s*[=:]\s*(\S{6,})\s*$")
+_NETRC = re.compile(rb"(?:^|\s)password\s+(\S{4,})")
+_GIT_CREDENTIALS = re.compile(rb"(?m)^\s*https?://[^:/\s]+:([^@\s]{4,})@\S+")
+_DOCKER_AUTH = re.compile(rb'"auth"\s*:\s*"([A-Za-z0-9+/=]{8,})"')
+_KUBE_SECRET = re.compile(rb"(?m)^\s*(?:token|client-key-data|password)\s*:\s*[\"']?([^\s\"']{8,})")
+
+SECRET_NAME = re.compile(
+    r"(?i)(PASSW(OR)?D|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH_?KEY|"
+    r"CLIENT_?SECRET|SIGNING_?KEY|ENCRYPTION_?KEY|DB_?PASS|CONN(ECTION)?_?STRING)"
+)
+NOT_SECRET_NAME = re.compile(
+    r"(?i)(_FILE|_PATH|_DIR|_URL_PATH|_LENGTH|_TTL|_EXPIRY|_HEADER|_NAME)$"
+)
+_ALLOWED_NAMES = frozenset({"GPG_KEY", "GPG_KEYS", "PYTHON_GPG_KEY"})  # public keys by design
+_PLACEHOLDER = re.compile(
+    r"(?i)^(|changeme|change-me|change_me|secret|password|passwd|token|none|null|nil|true|false|"
+    r"yes|no|test|dummy|example|sample|placeholder|default|redacted|\*+|x+|<.*>|\$\{.*\}|\$\(.*\)|"
+    r"\$[A-Za-z_][A-Za-z0-9_]*|%.*%|\{\{.*\}\}|todo|fixme|your[-_ ].*|\.+|-+|0+)$"
+)
+
+
+def real_looking(value: str) -> bool:
+    """A value a person would call a credential: not empty, not a placeholder, not a path."""
+    value = value.strip().strip("'\"")
+    if len(value) < 8 or _PLACEHOLDER.match(value):
+        return False
+    if value.startswith(("/", "./", "~/", "file:", "http://localhost")) and " " not in value:
+        return False  # a path to a secret, which is how secrets should be passed
+    return not value.isdigit()
+
+
+def secret_name(name: str) -> bool:
+    return (
+        name not in _ALLOWED_NAMES
+        and bool(SECRET_NAME.search(name))
+        and not NOT_SECRET_NAME.search(name)
+    )
+
+
+def _token_values(data: bytes) -> list[tuple[str, bytes]]:
+    if not _TOKEN_PREFILTER.search(data):
+        return []
+    return [(kind, m.group(1)) for kind, pattern in TOKENS for m in pattern.finditer(data)]
+
+
+def tokens(data: bytes) -> list[Secret]:
+    return [Secret(kind, fingerprint(value)) for kind, value in _token_values(data)]
+
+
+def in_file(path: str, data: bytes) -> list[Secret]:
+    """Every secret this file's content holds, judged by content and by what kind of file it is."""
+    base = path.rsplit("/", 1)[-1]
+    found: list[Secret] = []
+    for match in _PRIVATE_KEY.finditer(data):
+        found.append(Secret(match.group(1).decode().lower(), fingerprint(match.group(2))))
+    if _SERVICE_ACCOUNT.search(data):
+        key = _JSON_PRIVATE_KEY.search(data)
+        if key:
+            found.append(Secret("GCP service-account key", fingerprint(key.group(1))))
+    found += _by_pattern(_AWS_SECRET, data, "AWS secret access key")
+    if base == ".npmrc":
+        found += _by_pattern(_NPMRC, data, "npm registry credential")
+    elif base == ".pypirc":
+        found += _by_pattern(_PYPIRC, data, "PyPI password")
+    elif base in (".netrc", "_netrc"):
+        found += _by_pattern(_NETRC, data, "netrc password")
+    elif base == ".git-credentials":
+        found += _by_pattern(_GIT_CREDENTIALS, data, "git credential")
+    elif path.endswith(".docker/config.json") or base == ".dockercfg":
+        if b'"auths"' in data or base == ".dockercfg":
+            found += _by_pattern(_DOCKER_AUTH, data, "registry credential")
+    elif b"kind: Config" in data and b"clusters:" in data:
+        found += _by_pattern(_KUBE_SECRET, data, "kubeconfig credential")
+    if base == ".env" or base.startswith(".env.") or base.endswith(".env"):
+        found += _dotenv(data)
+    seen = {secret.fingerprint for secret in found}
+    found += [token for token in tokens(data) if token.fingerprint not in seen]
+    return found
+
+
+def _by_pattern(pattern: re.Pattern[bytes], data: bytes, kind: str) -> list[Secret]:
+    result = []
+    for match in pattern.finditer(data):
+        value = match.group(1).decode("utf-8", "replace")
+        if real_looking(value) or len(value) >= 16:
+            result.append(Secret(kind, fingerprint(match.group(1))))
+    return result
+
+
+def _dotenv(data: bytes) -> list[Secret]:
+    found = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        name, equals, value = line.removeprefix("export ").partition("=")
+        name = name.strip()
+        if equals and secret_name(name) and real_looking(value):
+            found.append(Secret(f".env {name}", fingerprint(value.strip().strip("'\""))))
+    return found
+
+
+_ASSIGNMENT = re.compile(
+    r"(?:^|\s|\|\d+\s|--build-arg\s+)([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|\S+)"
+)
+
+
+def scrub(text: str, name: str | None = None) -> tuple[str, list[Secret]]:
+    """``text`` with every secret value replaced by ``<redacted fingerprint>``, and the secrets.
+
+    Looks for token formats, ``NAME=value`` assignments with a secret name (BuildKit records
+    ``ARG`` values as ``|2 NAME=value`` in the history of a ``RUN``), and, when ``name`` is
+    given (an ENV variable's name), the whole value if the name means a secret.
+    """
+    found: list[tuple[Secret, str]] = []
+    for kind, value in _token_values(text.encode("utf-8", "surrogateescape")):
+        original = value.decode("utf-8", "surrogateescape")
+        found.append((Secret(kind, fingerprint(original)), original))
+    for match in _ASSIGNMENT.finditer(text):
+        assigned, value = match.group(1), match.group(2).strip("'\"")
+        if secret_name(assigned) and real_looking(value):
+            found.append((Secret(f"{assigned} value", fingerprint(value)), value))
+    if name is not None and secret_name(name) and real_looking(text):
+        value = text.strip().strip("'\"")
+        found.append((Secret(f"{name} value", fingerprint(value)), value))
+    secrets: dict[str, Secret] = {}  # one per value, named by the first (most specific) match
+    for secret, original in sorted(found, key=lambda item: -len(item[1])):
+        text = text.replace(original, f"<redacted {secret.fingerprint}>")
+        secrets.setdefault(secret.fingerprint, secret)
+    return text, list(secrets.values())

@@ -1,0 +1,170 @@
+"""Images on disk, for ``tightship scan`` offline: an OCI image layout directory, or the
+tarball ``docker save`` writes (both its OCI-layout form, Docker 25+, and the older one).
+
+Files are read in place and never extracted; every blob named by a digest is checked
+against it, exactly as registry reads are.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+from app.registry import mediatypes
+from app.registry.client import (
+    DIGEST,
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    DigestMismatchError,
+    Manifest,
+    RegistryError,
+    digest_of,
+)
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LEGACY_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+
+
+class _Files:
+    """Read access to named files: a directory, or the members of a tar archive."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tar = tarfile.open(path) if path.is_file() else None  # noqa: SIM115 - kept open
+
+    def exists(self, name: str) -> bool:
+        if self.tar is None:
+            return (self.path / name).is_file()
+        try:
+            return self.tar.getmember(name).isfile()
+        except KeyError:
+            return False
+
+    def open(self, name: str) -> BinaryIO:
+        if self.tar is None:
+            target = (self.path / name).resolve()
+            if not target.is_relative_to(self.path.resolve()):
+                raise RegistryError(f"{name!r} points outside {self.path}")
+            return target.open("rb")
+        try:
+            handle = self.tar.extractfile(name)
+        except KeyError:
+            handle = None
+        if handle is None:
+            raise RegistryError(f"{self.path}: no file {name!r}")
+        return handle  # type: ignore[return-value]
+
+    def read(self, name: str, cap: int) -> bytes:
+        with self.open(name) as handle:
+            data = handle.read(cap + 1)
+        if len(data) > cap:
+            raise RegistryError(f"{self.path}: {name} is over the {cap}-byte limit")
+        return data
+
+
+class LocalSource:
+    """An ``ImageSource`` over an OCI layout or a docker-save archive."""
+
+    def __init__(self, path: str | Path, tag: str | None = None) -> None:
+        self.files = _Files(Path(path))
+        self.tag = tag
+        self._legacy: dict[str, Manifest] = {}
+        self._blob_names: dict[str, str] = {}
+        if not self.files.exists("index.json"):
+            if not self.files.exists("manifest.json"):
+                raise RegistryError(f"{path}: neither an OCI layout nor a docker-save archive")
+            self._load_legacy()
+
+    def _blob_name(self, digest: str) -> str:
+        if digest in self._blob_names:
+            return self._blob_names[digest]
+        if not DIGEST.match(digest):
+            raise RegistryError(f"{digest!r} is not a digest")
+        algorithm, hexdigest = digest.split(":", 1)
+        return f"blobs/{algorithm}/{hexdigest}"
+
+    def manifest(self, reference: str) -> Manifest:
+        if reference in self._legacy:
+            return self._legacy[reference]
+        if DIGEST.match(reference):
+            raw = self.files.read(self._blob_name(reference), MAX_MANIFEST_BYTES)
+            if digest_of(raw) != reference:
+                raise DigestMismatchError(f"manifest {reference}: content does not match")
+            return _parse(raw, reference)
+        if self._legacy:
+            return next(iter(self._legacy.values()))
+        raw = self.files.read("index.json", MAX_MANIFEST_BYTES)
+        index = _parse(raw, digest_of(raw), default_type=mediatypes.OCI_INDEX)
+        tag = reference or self.tag
+        if tag:
+            for entry in index.data.get("manifests") or []:
+                annotations = (entry.get("annotations") if isinstance(entry, dict) else None) or {}
+                named = str(annotations.get("io.containerd.image.name", ""))
+                if annotations.get(REF_NAME) == tag or named.endswith(f":{tag}"):
+                    return self.manifest(str(entry.get("digest")))
+            raise RegistryError(f"no image tagged {tag!r} in {self.files.path}")
+        entries = index.data.get("manifests") or []
+        if len(entries) == 1 and isinstance(entries[0], dict):
+            return self.manifest(str(entries[0].get("digest")))
+        return index
+
+    def blob(self, digest: str) -> bytes:
+        raw = self.files.read(self._blob_name(digest), MAX_CONFIG_BYTES)
+        if DIGEST.match(digest) and digest_of(raw) != digest:
+            raise DigestMismatchError(f"blob {digest}: content does not match")
+        return raw
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        return self.files.open(self._blob_name(digest))
+
+    def _load_legacy(self) -> None:
+        """``docker save`` before Docker 25: manifest.json names a config and layer tars."""
+        try:
+            listing = json.loads(self.files.read("manifest.json", MAX_MANIFEST_BYTES))
+            wanted = [
+                i for i in listing if not self.tag or f":{self.tag}" in str(i.get("RepoTags"))
+            ]
+            item = wanted[0]
+            config_name, layer_names = str(item["Config"]), [str(n) for n in item["Layers"]]
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise RegistryError(
+                f"{self.files.path}: manifest.json is not a docker-save listing"
+            ) from exc
+        config = self.files.read(config_name, MAX_CONFIG_BYTES)
+        config_digest = digest_of(config)
+        self._blob_names[config_digest] = config_name
+        layers = []
+        for name in layer_names:
+            # Old archives name layers by an id that is not a content digest; such a layer is
+            # addressed by its file name and not cached under a digest it does not have.
+            pseudo = f"tar:{name}"
+            self._blob_names[pseudo] = name
+            layers.append({"mediaType": LEGACY_LAYER, "digest": pseudo, "size": 0})
+        data = {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.DOCKER_MANIFEST,
+            "config": {
+                "mediaType": mediatypes.DOCKER_CONFIG,
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": layers,
+        }
+        raw = json.dumps(data).encode()
+        manifest = Manifest(mediatypes.DOCKER_MANIFEST, digest_of(raw), raw, data)
+        self._legacy[manifest.digest] = manifest
+
+
+def _parse(raw: bytes, digest: str, default_type: str | None = None) -> Manifest:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise RegistryError(f"{digest}: not JSON") from exc
+    if not isinstance(data, dict):
+        raise RegistryError(f"{digest}: not a JSON object")
+    media_type = data.get("mediaType") or default_type
+    if media_type is None:
+        media_type = mediatypes.OCI_INDEX if "manifests" in data else mediatypes.OCI_MANIFEST
+    return Manifest(str(media_type), digest, raw, data)

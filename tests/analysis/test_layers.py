@@ -1,0 +1,175 @@
+"""The layer walk: entries, whiteouts, links, selective reads, and hostile layers bounded."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import time
+
+import pytest
+
+from app.analysis.layers import (
+    DEVICE,
+    DIR,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    Hit,
+    LayerFacts,
+    WalkLimits,
+    normalize,
+    walk_layer,
+)
+from tests.support import tars
+
+
+class Reads:
+    """An inspector that records which files it was given, and how much of each."""
+
+    def __init__(self, *paths: str) -> None:
+        self.paths = set(paths)
+        self.seen: dict[str, bytes] = {}
+
+    def wants(self, path: str, size: int) -> bool:
+        return path in self.paths
+
+    def inspect(self, path: str, data: bytes) -> list[Hit]:
+        self.seen[path] = data
+        return [Hit("test", path, f"{len(data)} bytes")]
+
+
+def walk(items: list[tars.Item], how: str = "gzip", inspectors=(), limits=None) -> LayerFacts:
+    data, digest = tars.blob(items, how)
+    return walk_layer(
+        io.BytesIO(data),
+        digest,
+        f"application/vnd.oci.image.layer.v1.tar+{how}",
+        list(inspectors),
+        limits,
+    )
+
+
+@pytest.mark.parametrize("how", ["gzip", "zstd", "none"])
+def test_entries_of_every_kind_and_compression(how: str) -> None:
+    facts = walk(
+        [
+            tars.directory("./etc/"),
+            tars.file("./etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+            tars.symlink("bin/sh", "busybox"),
+            tars.hardlink("bin/ash", "bin/busybox"),
+            tars.device("dev/null"),
+            tars.whiteout("var/cache/apt"),
+            tars.opaque("opt/app"),
+        ],
+        how,
+    )
+    assert facts.error is None
+    assert [(e.path, e.kind) for e in facts.entries] == [
+        ("etc", DIR),
+        ("etc/passwd", FILE),
+        ("bin/sh", SYMLINK),
+        ("bin/ash", HARDLINK),
+        ("dev/null", DEVICE),
+    ]
+    assert facts.entries[2].link == "busybox" and facts.entries[3].link == "bin/busybox"
+    assert facts.whiteouts == ["var/cache/apt"]
+    assert facts.opaque == ["opt/app"]
+    assert facts.expanded_bytes > 0 and facts.compressed_bytes > 0
+
+
+def test_only_wanted_files_are_read_and_only_up_to_the_cap() -> None:
+    reads = Reads("etc/os-release", "big")
+    facts = walk(
+        [
+            tars.file("etc/os-release", "ID=debian\n"),
+            tars.file("other", "x" * 100),
+            tars.file("big", "y" * 5000),
+        ],
+        inspectors=[reads],
+        limits=WalkLimits(max_read=1000),
+    )
+    assert reads.seen == {"etc/os-release": b"ID=debian\n", "big": b"y" * 1000}
+    assert [h.detail for h in facts.hits] == ["10 bytes", "1000 bytes"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/shadow", "etc/shadow"),
+        ("/abs/path", "abs/path"),
+        ("a/../../b", "b"),
+        ("./x/./y/", "x/y"),
+        ("..", ""),
+        ("a\\b", "a/b"),
+    ],
+)
+def test_traversal_names_stay_inside_the_root(name: str, expected: str) -> None:
+    assert normalize(name) == expected
+
+
+def test_a_tampered_blob_is_rejected() -> None:
+    data, digest = tars.blob([tars.file("a", "b")])
+    with pytest.raises(ValueError, match="content has digest"):
+        walk_layer(io.BytesIO(data + b"\0"), digest, "tar+gzip", [])
+
+
+def test_truncated_and_corrupt_streams_are_an_error_not_a_crash() -> None:
+    data, _ = tars.blob([tars.file("a", "x" * 100_000)])
+    for broken in (
+        data[: len(data) // 2],
+        data[:10] + b"\xff" * 200 + data[210:],
+        b"\x1f\x8bnot gzip",
+    ):
+        digest = "sha256:" + hashlib.sha256(broken).hexdigest()
+        facts = walk_layer(io.BytesIO(broken), digest, "tar+gzip", [])
+        assert facts.error and "corrupt or truncated" in facts.error
+
+
+def test_a_gzip_bomb_stops_at_the_ratio_limit_quickly() -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = 512 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    bomb = gzip.compress(raw.getvalue(), compresslevel=9)
+    digest = "sha256:" + hashlib.sha256(bomb).hexdigest()
+    started = time.monotonic()
+    facts = walk_layer(
+        io.BytesIO(bomb),
+        digest,
+        "tar+gzip",
+        [],
+        WalkLimits(ratio_floor=16 * 1024**2, max_ratio=100),
+    )
+    assert facts.error and "expansion ratio" in facts.error
+    assert time.monotonic() - started < 20  # bounded; the full expansion is never done
+
+
+def test_expanded_size_and_entry_count_are_capped() -> None:
+    facts = walk([tars.file("a", "x" * 10_000)], limits=WalkLimits(max_expanded=5_000))
+    assert facts.error and "expands to more than" in facts.error
+    many = [tars.file(f"f{i}") for i in range(50)]
+    facts = walk(many, limits=WalkLimits(max_entries=20))
+    assert facts.error == "more than 20 entries" and len(facts.entries) == 20
+
+
+def test_huge_metadata_headers_are_refused_before_they_are_read() -> None:
+    raw = bytearray(tars.tar_bytes([tars.file("x", "1")], format=tarfile.PAX_FORMAT))
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, 10 * 1024**3  # claims 10 GiB of PAX records
+    data = header.tobuf(tarfile.GNU_FORMAT) + bytes(raw)
+    blob = gzip.compress(data)
+    facts = walk_layer(io.BytesIO(blob), "sha256:" + hashlib.sha256(blob).hexdigest(), "gzip", [])
+    assert facts.error and "PAX header" in facts.error
+
+
+def test_long_names_and_many_entries_stream_without_keeping_members() -> None:
+    long = "d/" * 300 + "file"  # 604 characters: a PAX path
+    items = [tars.file(long, "x"), *(tars.file(f"n/{i}") for i in range(20_000))]
+    facts = walk(items)
+    assert facts.error is None
+    assert facts.entries[0].path == long and len(facts.entries) == 20_001
+    too_long = walk([tars.file("x" * 5000)], limits=WalkLimits(max_name=4096))
+    assert too_long.entries == [] and too_long.error is None
