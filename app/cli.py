@@ -1,4 +1,4 @@
-"""The ``tightship`` command: serve, worker, clock, migrate, demo."""
+"""The ``tightship`` command: serve, worker, clock, migrate, scan, demo."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import click
 
 from app.config import CONFIG_ENV, ConfigError, Settings, load_settings, resolve_config_path
+from app.models import Severity
 
 log = logging.getLogger("app.cli")
 
@@ -168,6 +170,118 @@ def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace: float = 
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+@main.command()
+@click.argument("reference")
+@click.option(
+    "--platform",
+    default="all",
+    show_default=True,
+    help="os/arch[/variant] to analyze from an index, or all.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "sarif"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option("--ignore", multiple=True, metavar="RULE[:GLOB]", help="Drop matching findings.")
+@click.option("--no-cache", is_flag=True, help="Walk every layer even if its facts are cached.")
+@click.pass_context
+def scan(
+    ctx: click.Context,
+    reference: str,
+    platform: str,
+    output_format: str,
+    fail_on: str,
+    ignore: tuple[str, ...],
+    no_cache: bool,
+) -> None:
+    """Analyze an image: REF (as crane names it), oci-layout:PATH or docker-archive:FILE.
+
+    Exit status: 0 clean, 1 findings at or above --fail-on, 2 error.
+    """
+    from app.analysis import AnalysisError, Analyzer, Ignore
+    from app.analysis import output as formats
+    from app.registry import RegistryError
+    from app.registry.credentials import CredentialsError
+    from app.registry.reference import ReferenceError
+    from app.registry.sources import open_source
+    from app.store.cache import StoreFactsCache
+    from app.store.db import Database
+
+    try:
+        settings = _settings(ctx)
+        ignores = tuple(Ignore.parse(i) for i in (*settings.analysis.ignore, *ignore))
+        opened = open_source(reference, settings)
+        cache = None
+        if not no_cache:
+            db = Database(settings.database_url)
+            db.migrate()
+            cache = StoreFactsCache(db)
+        analyzer = Analyzer(opened.source, cache=cache, ignores=ignores, progress=_progress())
+        top, targets = analyzer.targets(opened.reference, platform)
+        report = analyzer.report(opened.name, top, targets)
+    except (
+        click.ClickException,
+        ValueError,
+        AnalysisError,
+        RegistryError,
+        CredentialsError,
+        ReferenceError,
+        OSError,
+    ) as exc:
+        _clear_progress()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    _clear_progress()
+    version = _version()
+    text = {
+        "table": formats.to_table,
+        "json": formats.to_json,
+        "sarif": lambda r: formats.to_sarif(r, version),
+    }[output_format](report)
+    click.echo(text)
+    threshold = Severity(fail_on)
+    sys.exit(1 if any(formats.at_or_above(f.severity, threshold) for f in report.findings) else 0)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tightship")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _progress() -> Callable[[str, int, int], None] | None:
+    """A one-line progress display on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(what: str, done: int, total: int) -> None:
+        width = 20
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {what}\x1b[K")
+        sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 @main.command()

@@ -209,7 +209,9 @@ class Analyzer:
         if self.cache is None:
             return None
         data = self.cache.get(kind, digest)
-        return data if data and data.get("version") == FACTS_VERSION else None
+        if not data or data.pop("version", None) != FACTS_VERSION:
+            return None
+        return data
 
     def _store(self, kind: str, digest: str, data: dict) -> None:
         if self.cache is not None and DIGEST.match(digest):

@@ -78,3 +78,16 @@ def compress(raw: bytes, how: str = "gzip") -> bytes:
 def blob(items: list[Item], how: str = "gzip") -> tuple[bytes, str]:
     data = compress(tar_bytes(items), how)
     return data, "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def oci_layer(items: list[Item], how: str = "gzip"):
+    """An ``app.demo.oci.Layer`` holding these entries, ready to push to a registry."""
+    from app.demo import oci
+
+    raw = tar_bytes(items)
+    media = {
+        "gzip": oci.OCI_LAYER_GZIP,
+        "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+        "none": "application/vnd.oci.image.layer.v1.tar",
+    }[how]
+    return oci.Layer(blob=oci.Blob(media, compress(raw, how)), diff_id=oci.sha256(raw))

@@ -1,0 +1,160 @@
+"""The analyzer against the real registry: platforms, attestations, whiteouts, the cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.analysis import AnalysisError, Analyzer, Ignore
+from app.demo import oci
+from app.demo.registry import LocalRegistry
+from app.registry import RegistryClient, RepositorySource
+from app.store.cache import StoreFactsCache
+from app.store.db import Database
+from tests.support import tars
+
+PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
+UBUNTU = [
+    tars.file(
+        "etc/os-release", 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nID=ubuntu\nVERSION_ID="22.04"\n'
+    ),
+    tars.file("bin/bash", "\x7fELF" + "x" * 2000),
+    tars.symlink("bin/sh", "bash"),
+    tars.file("usr/bin/apt", "\x7fELF"),
+    tars.file("etc/passwd", "root:x:0:0::/root:/bin/bash\n"),
+]
+
+
+def analyzer(registry: LocalRegistry, repository: str, cache=None) -> Analyzer:
+    return Analyzer(RepositorySource(RegistryClient(registry.url), repository), cache=cache)
+
+
+def push_index(
+    registry: LocalRegistry, repository: str, extra_entries: list[dict]
+) -> tuple[str, oci.Image, oci.Image]:
+    pusher = oci.Pusher(registry.url)
+    amd64 = oci.image([tars.oci_layer(UBUNTU)], user="1000")
+    arm64 = oci.image(
+        [tars.oci_layer(UBUNTU + [tars.file("arm", "1")])], user="0", architecture="arm64"
+    )
+    for img in (amd64, arm64):
+        pusher.image(repository, img)
+    entries = [
+        amd64.manifest.descriptor(platform={"os": "linux", "architecture": "amd64"}),
+        arm64.manifest.descriptor(
+            platform={"os": "linux", "architecture": "arm64", "variant": "v8"}
+        ),
+        *extra_entries,
+    ]
+    index = oci.Blob(
+        oci.OCI_INDEX,
+        json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": entries}).encode(),
+    )
+    return pusher.manifest(repository, "multi", index), amd64, arm64
+
+
+def test_every_platform_of_an_index_and_no_attestation(registry: LocalRegistry) -> None:
+    pusher = oci.Pusher(registry.url)
+    attestation = oci.image([tars.oci_layer([tars.file("provenance.json", "{}")])])
+    pusher.image("acme/multi", attestation)
+    unknown = attestation.manifest.descriptor(
+        platform={"os": "unknown", "architecture": "unknown"},
+        annotations={"vnd.docker.reference.type": "attestation-manifest"},
+    )
+    digest, amd64, arm64 = push_index(registry, "acme/multi", [unknown])
+    top, targets = analyzer(registry, "acme/multi").targets("multi")
+    assert top.digest == digest
+    assert [(t.platform, t.manifest.digest) for t in targets] == [
+        ("linux/amd64", amd64.digest),
+        ("linux/arm64/v8", arm64.digest),
+    ]
+    _, only = analyzer(registry, "acme/multi").targets("multi", platform="linux/arm64")
+    assert [t.platform for t in only] == ["linux/arm64/v8"]
+    with pytest.raises(AnalysisError, match="no image for windows/amd64"):
+        analyzer(registry, "acme/multi").targets("multi", platform="windows/amd64")
+    report = analyzer(registry, "acme/multi").report("acme/multi:multi", top, targets)
+    rules = {p.platform: sorted({f.rule for f in p.findings}) for p in report.platforms}
+    assert rules == {
+        "linux/amd64": ["non-minimal-base", "package-manager", "shell"],
+        "linux/arm64/v8": ["non-minimal-base", "package-manager", "root-user", "shell"],
+    }
+    assert (
+        report.platforms[0].base.distro == "ubuntu" and report.platforms[0].base.version == "22.04"
+    )
+
+
+def test_signatures_and_artifacts_are_not_images(registry: LocalRegistry) -> None:
+    with pytest.raises(AnalysisError, match="cosign signature"):
+        analyzer(registry, "acme/x").targets("sha256-" + "a" * 64 + ".sig")
+    chart = oci.Image(config=oci.Blob("application/vnd.cncf.helm.config.v1+json", b"{}"), layers=())
+    oci.Pusher(registry.url).image("acme/chart", chart, tag="1")
+    with pytest.raises(AnalysisError, match="is an artifact"):
+        analyzer(registry, "acme/chart").targets("1")
+
+
+def test_whiteouts_across_pushed_layers(registry: LocalRegistry) -> None:
+    layers = [
+        tars.oci_layer(
+            UBUNTU + [tars.file("root/.ssh/id_ed25519", PEM), tars.file("app/.git/HEAD", "x")]
+        ),
+        tars.oci_layer(
+            [tars.whiteout("root/.ssh/id_ed25519"), tars.opaque("app"), tars.file("app/run", "x")],
+            "zstd",
+        ),
+        tars.oci_layer(
+            [tars.whiteout("bin/bash"), tars.whiteout("bin/sh"), tars.whiteout("usr/bin/apt")],
+            "none",
+        ),
+    ]
+    img = oci.image(layers, user="65532")
+    oci.Pusher(registry.url).image("acme/wh", img, tag="1")
+    source = analyzer(registry, "acme/wh")
+    top, targets = source.targets("1")
+    [platform] = source.report("acme/wh:1", top, targets).platforms
+    assert [(f.rule, f.path) for f in platform.findings] == [
+        ("secret-in-deleted-layer", "root/.ssh/id_ed25519")
+    ]
+    assert platform.findings[0].layer == layers[0].blob.digest
+    assert platform.base.minimal is True
+
+
+def test_the_cache_makes_a_known_digest_free_and_shares_base_layers(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.migrate()
+    base = tars.oci_layer(UBUNTU + [tars.file(f"usr/lib/x/{i}", "y" * 100) for i in range(200)])
+    first = oci.image([base, tars.oci_layer([tars.file("app/a", "1")])])
+    second = oci.image([base, tars.oci_layer([tars.file("app/b", "2")])])
+    pusher = oci.Pusher(registry.url)
+    pusher.image("acme/cached", first, tag="1")
+    pusher.image("acme/cached", second, tag="2")
+
+    def scan(tag: str) -> Analyzer:
+        run = analyzer(registry, "acme/cached", StoreFactsCache(db))
+        top, targets = run.targets(tag)
+        run.report(tag, top, targets)
+        return run
+
+    cold = scan("1")
+    assert cold.stats.layers_walked == 2 and cold.stats.blob_bytes > len(base.blob.data)
+    warm = scan("1")
+    assert (warm.stats.blob_bytes, warm.stats.layers_walked, warm.stats.layers_cached) == (0, 0, 2)
+    shared = scan("2")
+    assert shared.stats.layers_walked == 1
+    assert shared.stats.blob_bytes == len(second.layers[1].blob.data) + len(second.config.data)
+    db.dispose()
+
+
+def test_ignores_by_rule_and_path(registry: LocalRegistry) -> None:
+    img = oci.image([tars.oci_layer(UBUNTU + [tars.file("app/test/id_rsa", PEM)])])
+    oci.Pusher(registry.url).image("acme/ign", img, tag="1")
+    run = analyzer(registry, "acme/ign")
+    run.ignores = (Ignore.parse("shell"), Ignore.parse("secret-file:app/test/*"))
+    top, targets = run.targets("1")
+    rules = {f.rule for f in run.report("x", top, targets).findings}
+    assert "shell" not in rules and "secret-file" not in rules and "package-manager" in rules
+    with pytest.raises(ValueError, match="unknown rule 'nope'"):
+        Ignore.parse("nope")
