@@ -37,7 +37,7 @@ def push_index(
     pusher = oci.Pusher(registry.url)
     amd64 = oci.image([tars.oci_layer(UBUNTU)], user="1000")
     arm64 = oci.image(
-        [tars.oci_layer(UBUNTU + [tars.file("arm", "1")])], user="0", architecture="arm64"
+        [tars.oci_layer([*UBUNTU, tars.file("arm", "1")])], user="0", architecture="arm64"
     )
     for img in (amd64, arm64):
         pusher.image(repository, img)
@@ -97,7 +97,7 @@ def test_signatures_and_artifacts_are_not_images(registry: LocalRegistry) -> Non
 def test_whiteouts_across_pushed_layers(registry: LocalRegistry) -> None:
     layers = [
         tars.oci_layer(
-            UBUNTU + [tars.file("root/.ssh/id_ed25519", PEM), tars.file("app/.git/HEAD", "x")]
+            [*UBUNTU, tars.file("root/.ssh/id_ed25519", PEM), tars.file("app/.git/HEAD", "x")]
         ),
         tars.oci_layer(
             [tars.whiteout("root/.ssh/id_ed25519"), tars.opaque("app"), tars.file("app/run", "x")],
@@ -149,7 +149,7 @@ def test_the_cache_makes_a_known_digest_free_and_shares_base_layers(
 
 
 def test_ignores_by_rule_and_path(registry: LocalRegistry) -> None:
-    img = oci.image([tars.oci_layer(UBUNTU + [tars.file("app/test/id_rsa", PEM)])])
+    img = oci.image([tars.oci_layer([*UBUNTU, tars.file("app/test/id_rsa", PEM)])])
     oci.Pusher(registry.url).image("acme/ign", img, tag="1")
     run = analyzer(registry, "acme/ign")
     run.ignores = (Ignore.parse("shell"), Ignore.parse("secret-file:app/test/*"))
