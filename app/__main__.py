@@ -2,4 +2,5 @@
 
 from app.cli import main
 
-main(prog_name="tightship")
+if __name__ == "__main__":  # worker processes re-import this module; only the real main runs
+    main(prog_name="tightship")

@@ -9,7 +9,11 @@ bytes at all: only its manifest is read.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import BinaryIO, Protocol
@@ -23,6 +27,7 @@ from app.registry import Manifest, RegistryError, mediatypes
 from app.registry.client import DIGEST
 
 FACTS_VERSION = 1  # bump when an inspector changes what it records: cached facts are redone
+PROCESS_THRESHOLD = 64 * 1024**2  # compressed bytes of uncached layers worth worker processes
 _FOREIGN = "foreign"  # Windows base layers live on Microsoft's servers, not in the registry
 _SIGNATURE_TAG = (".sig", ".att", ".sbom")
 
@@ -39,6 +44,10 @@ class ImageSource(Protocol):
     def blob(self, digest: str) -> bytes: ...
 
     def open_blob(self, digest: str) -> BinaryIO: ...
+
+    def opener(self) -> Callable[[str], BinaryIO]:
+        """A picklable ``open_blob`` for walking layers in worker processes."""
+        ...
 
 
 class FactsCache(Protocol):
@@ -94,8 +103,11 @@ class Analyzer:
     limits: WalkLimits = field(default_factory=WalkLimits)
     ignores: tuple[Ignore, ...] = ()
     progress: Progress | None = None
+    processes: int = 2  # worker processes for big uncached layers (1: walk here only)
+    process_threshold: int = PROCESS_THRESHOLD
     stats: Stats = field(default_factory=Stats)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def targets(self, reference: str, platform: str = "all") -> tuple[Manifest, list[Target]]:
         """The platform images behind ``reference``; attestations and signatures are skipped."""
@@ -148,7 +160,8 @@ class Analyzer:
             return self._layers[digest]
         cached = self._cached("layer", digest)
         if cached is not None:
-            self.stats.layers_cached += 1
+            with self._lock:
+                self.stats.layers_cached += 1
             facts = layer_from_dict(cached)
         elif _FOREIGN in str(descriptor.get("mediaType", "")):
             facts = LayerFacts(digest, error="foreign layer: hosted outside the registry, not read")
@@ -166,18 +179,77 @@ class Analyzer:
                     )
                 except ValueError as exc:  # the bytes are not the blob the digest names
                     raise RegistryError(str(exc)) from exc
-            self.stats.blob_bytes += facts.compressed_bytes
-            self.stats.layers_walked += 1
+            with self._lock:
+                self.stats.blob_bytes += facts.compressed_bytes
+                self.stats.layers_walked += 1
             if facts.error is None or "download" not in facts.error:
                 self._store("layer", digest, layer_to_dict(facts))
         self._layers[digest] = facts
         return facts
 
+    def _walk_elsewhere(self, descriptors: list[dict]) -> None:
+        """Walk big uncached layers in worker processes, two at a time.
+
+        Parsing a tar stream is Python and holds the GIL; one process per core is what lets a
+        second core help (threads measured 1.15 cores busy). Small images are walked in this
+        process: starting workers would cost more than it saves.
+        """
+        pending = [
+            d
+            for d in descriptors
+            if str(d.get("digest")) not in self._layers
+            and _FOREIGN not in str(d.get("mediaType", ""))
+            and self._cached("layer", str(d.get("digest"))) is None
+        ]
+        size = sum(int(d.get("size") or 0) for d in pending)
+        if self.processes < 2 or len(pending) < 2 or size < self.process_threshold:
+            return
+        opener = self.source.opener()
+        context = multiprocessing.get_context("spawn")  # safe from a threaded worker
+        with ProcessPoolExecutor(
+            max_workers=self.processes, mp_context=context, initializer=_worker_setup
+        ) as pool:
+            futures = {
+                str(d["digest"]): pool.submit(
+                    _walk_blob,
+                    opener,
+                    str(d["digest"]),
+                    str(d.get("mediaType", "")),
+                    self.limits,
+                )
+                for d in pending
+            }
+            for index, (digest, future) in enumerate(futures.items()):
+                if self.progress:
+                    self.progress(
+                        f"layer {index + 1}/{len(futures)} {digest[7:19]}", index, len(futures)
+                    )
+                try:
+                    facts = layer_from_dict(future.result())
+                except ValueError as exc:  # the bytes are not the blob the digest names
+                    raise RegistryError(str(exc)) from exc
+                self._record_walk(facts)
+
+    def _record_walk(self, facts: LayerFacts) -> None:
+        with self._lock:
+            self.stats.blob_bytes += facts.compressed_bytes
+            self.stats.layers_walked += 1
+        if facts.error is None or "download" not in facts.error:
+            self._store("layer", facts.digest, layer_to_dict(facts))
+        self._layers[facts.digest] = facts
+
     def analyze(self, target: Target) -> PlatformReport:
         manifest = target.manifest
         config = self.config_facts(manifest)
         descriptors = [d for d in manifest.data.get("layers") or [] if isinstance(d, dict)]
-        layers = [self.layer_facts(d, i, len(descriptors)) for i, d in enumerate(descriptors)]
+        self._walk_elsewhere(descriptors)
+        with ThreadPoolExecutor(max_workers=2) as pool:  # inflate overlaps parsing a little
+            layers = list(
+                pool.map(
+                    lambda item: self.layer_facts(item[1], item[0], len(descriptors)),
+                    enumerate(descriptors),
+                )
+            )
         annotations = manifest.data.get("annotations")
         view = ImageView(
             platform=target.platform or config.platform,
@@ -216,6 +288,20 @@ class Analyzer:
     def _store(self, kind: str, digest: str, data: dict) -> None:
         if self.cache is not None and DIGEST.match(digest):
             self.cache.put(kind, digest, {**data, "version": FACTS_VERSION})
+
+
+def _worker_setup() -> None:
+    # A walk is two threads: inflate (C, no GIL) and parse (Python). A shorter switch interval
+    # lets the inflate thread take the GIL back sooner between steps (measured 10-15% faster).
+    sys.setswitchinterval(0.001)
+
+
+def _walk_blob(
+    opener: Callable[[str], BinaryIO], digest: str, media_type: str, limits: WalkLimits
+) -> dict:
+    """Runs in a worker process: walk one layer, return its facts as plain data."""
+    with opener(digest) as stream:
+        return layer_to_dict(walk_layer(stream, digest, media_type, rules.inspectors(), limits))
 
 
 def layer_to_dict(facts: LayerFacts) -> dict:

@@ -28,8 +28,9 @@ def hint(view: ImageView) -> SourceHint:
             return SourceHint(repository=str(repository), revision=commit)
     except (ValueError, AttributeError):
         pass
-    for path, _entry, _layer in view.fs.walk():
-        if path.endswith(".git/config"):
+    for _layer, hit in view.hits("capture"):
+        if hit.path.endswith(".git/config"):
+            path = hit.path
             match = _REMOTE.search(view.captured(path) or "")
             if match:
                 context = path.removesuffix(".git/config").rstrip("/") or None

@@ -88,6 +88,7 @@ class RegistryClient:
     ) -> None:
         parts = urlsplit(url)
         self.base = f"{parts.scheme}://{parts.netloc}"
+        self.args = (url, username, password, timeout, verify_tls)  # to rebuild it elsewhere
         self._session = _TimeoutSession(timeout)
         self._session.verify = verify_tls
         self._auth = oras.auth.get_auth_backend(
@@ -248,3 +249,26 @@ class RepositorySource:
 
     def open_blob(self, digest: str) -> BinaryIO:
         return self.client.open_blob(self.repository, digest)
+
+    def opener(self) -> RegistryBlobOpener:
+        return RegistryBlobOpener(self.client.args, self.repository)
+
+
+_CLIENTS: dict[tuple[Any, ...], RegistryClient] = {}
+
+
+@dataclass(frozen=True)
+class RegistryBlobOpener:
+    """Opens this repository's blobs from another process (one client per process)."""
+
+    client_args: tuple[Any, ...]
+    repository: str
+
+    def __call__(self, digest: str) -> BinaryIO:
+        client = _CLIENTS.get(self.client_args)
+        if client is None:
+            client = _CLIENTS[self.client_args] = RegistryClient(*self.client_args)
+        return client.open_blob(self.repository, digest)
+
+    def __repr__(self) -> str:  # the arguments hold a password
+        return f"RegistryBlobOpener({self.client_args[0]!r}, {self.repository!r})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -119,6 +120,9 @@ class LocalSource:
     def open_blob(self, digest: str) -> BinaryIO:
         return self.files.open(self._blob_name(digest))
 
+    def opener(self) -> LocalBlobOpener:
+        return LocalBlobOpener(str(self.files.path), self.tag)
+
     def _load_legacy(self) -> None:
         """``docker save`` before Docker 25: manifest.json names a config and layer tars."""
         try:
@@ -155,6 +159,23 @@ class LocalSource:
         raw = json.dumps(data).encode()
         manifest = Manifest(mediatypes.DOCKER_MANIFEST, digest_of(raw), raw, data)
         self._legacy[manifest.digest] = manifest
+
+
+_SOURCES: dict[tuple[str, str | None], LocalSource] = {}
+
+
+@dataclass(frozen=True)
+class LocalBlobOpener:
+    """Opens this image's blobs from another process."""
+
+    path: str
+    tag: str | None
+
+    def __call__(self, digest: str) -> BinaryIO:
+        source = _SOURCES.get((self.path, self.tag))
+        if source is None:
+            source = _SOURCES[(self.path, self.tag)] = LocalSource(self.path, self.tag)
+        return source.open_blob(digest)
 
 
 def _parse(raw: bytes, digest: str, default_type: str | None = None) -> Manifest:

@@ -158,3 +158,23 @@ def test_ignores_by_rule_and_path(registry: LocalRegistry) -> None:
     assert "shell" not in rules and "secret-file" not in rules and "package-manager" in rules
     with pytest.raises(ValueError, match="unknown rule 'nope'"):
         Ignore.parse("nope")
+
+
+def test_worker_processes_find_what_this_process_finds(registry: LocalRegistry) -> None:
+    layers = [
+        tars.oci_layer([*UBUNTU, tars.file("app/id", PEM)]),
+        tars.oci_layer(
+            [tars.file("app/.git/config", '[remote "origin"]\n\turl = https://github.com/acme/x\n')]
+        ),
+        tars.oci_layer([tars.whiteout("app/id")]),
+    ]
+    oci.Pusher(registry.url).image("acme/procs", oci.image(layers), tag="1")
+    reports = []
+    for processes in (1, 2):
+        run = analyzer(registry, "acme/procs")
+        run.processes, run.process_threshold = processes, 0
+        top, targets = run.targets("1")
+        reports.append(run.report("x", top, targets))
+        assert run.stats.layers_walked == 3
+    assert reports[0] == reports[1]
+    assert reports[0].platforms[0].source.repository == "https://github.com/acme/x"

@@ -162,10 +162,10 @@ def test_huge_metadata_headers_are_refused_before_they_are_read() -> None:
     data = header.tobuf(tarfile.GNU_FORMAT) + bytes(raw)
     blob = gzip.compress(data)
     facts = walk_layer(io.BytesIO(blob), "sha256:" + hashlib.sha256(blob).hexdigest(), "gzip", [])
-    assert facts.error and "PAX header" in facts.error
+    assert facts.error and "metadata header of 10737418240 bytes" in facts.error
 
 
-def test_long_names_and_many_entries_stream_without_keeping_members() -> None:
+def test_long_names_and_many_entries_stream_through() -> None:
     long = "d/" * 300 + "file"  # 604 characters: a PAX path
     items = [tars.file(long, "x"), *(tars.file(f"n/{i}") for i in range(20_000))]
     facts = walk(items)

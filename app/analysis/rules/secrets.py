@@ -81,14 +81,14 @@ _SKIP_PREFIXES = (
 
 
 class _Inspector:
+    text_only = True
+
     def wants(self, path: str, size: int) -> bool:
         if not 16 <= size <= secrets.MAX_SCAN_BYTES or path.startswith(_SKIP_PREFIXES):
             return False
         return posixpath.splitext(path)[1].lower() not in _SKIP_EXTENSIONS
 
     def inspect(self, path: str, data: bytes) -> list[Hit]:
-        if b"\0" in data[:8192]:  # binary
-            return []
         return [Hit(RULE, path, str(secret)) for secret in secrets.in_file(path, data)]
 
 
