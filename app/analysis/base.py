@@ -8,6 +8,31 @@ from app.analysis.view import ImageView
 from app.models import BaseImage
 
 BASE_NAME = "org.opencontainers.image.base.name"
+SHELLS = (
+    "bin/sh",
+    "bin/bash",
+    "bin/ash",
+    "bin/dash",
+    "bin/zsh",
+    "bin/busybox",
+    "busybox/sh",
+    "usr/bin/bash",
+    "usr/bin/zsh",
+    "usr/bin/dash",
+)
+PACKAGE_MANAGERS = (
+    "usr/bin/apt",
+    "usr/bin/apt-get",
+    "usr/bin/dpkg",
+    "sbin/apk",
+    "usr/sbin/apk",
+    "usr/bin/yum",
+    "usr/bin/dnf",
+    "usr/bin/microdnf",
+    "usr/bin/rpm",
+    "bin/rpm",
+    "usr/bin/zypper",
+)
 _MINIMAL_IDS = {"wolfi": "wolfi", "chainguard": "chainguard"}
 
 
@@ -25,16 +50,28 @@ def os_release(text: str | None) -> dict[str, str]:
     return fields
 
 
-def identify(view: ImageView) -> BaseImage:
-    from app.analysis.rules.minimal import PACKAGE_MANAGERS, SHELLS, _present
+def present(view: ImageView, candidates: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(path, what it resolves to) for each candidate that is a real file in the image;
+    links are followed inside the image, so /bin/sh → busybox counts."""
+    found = []
+    for path in candidates:
+        resolved = view.fs.resolve(path)
+        if resolved is None:
+            continue
+        entry = view.fs.get(resolved)
+        if entry is not None and entry[0] is not None and entry[0].kind == "file":
+            found.append((path, resolved))
+    return found
 
+
+def identify(view: ImageView) -> BaseImage:
     release = os_release(view.captured("etc/os-release") or view.captured("usr/lib/os-release"))
     pretty = release.get("PRETTY_NAME", "")
     distro_id = release.get("ID", "").lower()
     version = release.get("VERSION_ID") or None
     name = view.annotations.get(BASE_NAME) or view.config.labels.get(BASE_NAME) or None
-    has_shell = bool(_present(view, SHELLS))
-    has_manager = bool(_present(view, PACKAGE_MANAGERS))
+    has_shell = bool(present(view, SHELLS))
+    has_manager = bool(present(view, PACKAGE_MANAGERS))
     minimal = not (has_shell or has_manager)
     if pretty == "Distroless" or (
         view.fs.get("var/lib/dpkg/status.d") is not None

@@ -57,8 +57,8 @@ def _present(view: ImageView, candidates: tuple[str, ...]) -> list[tuple[str, st
 
 
 def judge(view: ImageView) -> list[Finding]:
-    shells = _present(view, SHELLS)
-    managers = _present(view, PACKAGE_MANAGERS)
+    shells = base.present(view, base.SHELLS)
+    managers = base.present(view, base.PACKAGE_MANAGERS)
     findings = []
     if shells:
         shown = ", ".join(f"/{p}" + (f" → /{r}" if r != p else "") for p, r in shells[:4])
