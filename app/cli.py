@@ -1,4 +1,4 @@
-"""The ``tightship`` command: serve, worker, clock, migrate, scan, demo."""
+"""The ``tightship`` command: serve, worker, clock, migrate, events, scan, demo."""
 
 from __future__ import annotations
 
@@ -170,6 +170,33 @@ def _stop_children(children: dict[str, subprocess.Popen[bytes]], grace: float = 
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+@main.command()
+@click.option("--ignored", is_flag=True, help="Only events acknowledged and ignored, with why.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_context
+def events(ctx: click.Context, ignored: bool, limit: int) -> None:
+    """List what arrived at the webhooks, newest first: analyzed, ignored (and why), failed."""
+    from app.store import repo
+    from app.store.db import Database
+
+    settings = _settings(ctx)
+    db = Database(settings.database_url)
+    db.migrate()
+    with db.session() as session:
+        rows = repo.recent_events(session, ignored_only=ignored, limit=limit)
+    if not rows:
+        click.echo("no events")
+        return
+    for row in rows:
+        image = row.repository or "?"
+        if row.tag:
+            image += f":{row.tag}"
+        if row.digest:
+            image += f"@{row.digest[:19]}"
+        line = f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.registry_name:12} {row.status:8} {image}"
+        click.echo(line + (f"  ({row.reason})" if row.reason else ""))
 
 
 @main.command()

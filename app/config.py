@@ -51,8 +51,33 @@ class StorageSettings(_Model):
     redis_url: str | None = None
 
 
+class OidcSettings(_Model):
+    """A Google-signed OIDC token (Pub/Sub push): who may call, and where its keys are."""
+
+    audience: str
+    email: str
+    jwks_url: str | None = "https://www.googleapis.com/oauth2/v3/certs"
+    jwks_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> OidcSettings:
+        if self.jwks_file is not None:
+            return self.model_copy(update={"jwks_url": None})
+        if not self.jwks_url:
+            raise ValueError("jwks_url or jwks_file is required")
+        return self
+
+
+class SnsSettings(_Model):
+    topic_arns: Annotated[list[str], Field(min_length=1)]
+
+
 class WebhookSettings(_Model):
-    token: SecretStr | None = None
+    token: SecretStr | None = None  # a shared token (Bearer, a header, or ?token= in the URL)
+    header: str | None = None  # the header carrying the token, for senders with custom headers
+    secret: SecretStr | None = None  # an HMAC-SHA256 signing secret
+    oidc: OidcSettings | None = None
+    sns: SnsSettings | None = None
 
 
 class RegistryAuth(_Model):
@@ -67,6 +92,8 @@ class RegistrySettings(_Model):
     insecure: bool = False  # https without certificate verification (a self-signed registry)
     webhook: WebhookSettings = WebhookSettings()
     auth: RegistryAuth | None = None
+    include: list[str] = []  # repository globs to analyze (empty: all)
+    exclude: list[str] = []  # repository globs to acknowledge and ignore
 
     @field_validator("sender")
     @classmethod
@@ -90,12 +117,19 @@ class RegistrySettings(_Model):
 
     @model_validator(mode="after")
     def _webhook_is_authenticated(self) -> RegistrySettings:
-        if self.webhook.token is None or not self.webhook.token.get_secret_value():
-            raise ValueError(
-                "webhook.token is required: an unauthenticated webhook would let anyone "
-                "trigger scans and fixes"
-            )
+        """Each sender says what proves a delivery authentic; without it, refuse to start:
+        an unauthenticated webhook would let anyone trigger scans and fixes."""
+        from app.intake import SENDERS
+
+        problem = SENDERS[self.sender].check(self)
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def wanted(self, repository: str) -> bool:
+        if self.include and not any(fnmatchcase(repository, g) for g in self.include):
+            return False
+        return not any(fnmatchcase(repository, g) for g in self.exclude)
 
     @property
     def host(self) -> str:

@@ -8,6 +8,8 @@ _settings = load_settings()
 
 bind = f"{_settings.server.host}:{_settings.server.port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads keep a worker busy while another request waits on SQLite's write lock or fsync.
+threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
 # gunicorn >= 24 opens a control socket at one fixed path per user; several Tightships (or

@@ -57,3 +57,50 @@ def test_demo_shows_the_fix_branch(tmp_path: Path) -> None:
     assert "Tightship made branch tightship/acme-orders" in result.stdout
     assert "+            <user>65532:65532</user>" in result.stdout
     assert "chat message: Tightship: 1 finding in 127.0.0.1:" in result.stdout
+
+
+def test_events_lists_what_arrived_and_why_some_were_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.models import IgnoredEvent, PushEvent
+    from app.store import repo
+    from app.store.db import Database
+
+    monkeypatch.setenv("TIGHTSHIP_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    db = Database(f"sqlite:///{tmp_path / 'tightship.db'}")
+    db.migrate()
+    now = datetime.now(UTC)
+    with db.session() as session:
+        repo.record_events(
+            session,
+            [
+                PushEvent(
+                    "local",
+                    "distribution",
+                    "h",
+                    "acme/api",
+                    "sha256:" + "a" * 64,
+                    "1.0",
+                    None,
+                    "e1",
+                    now,
+                ),
+                IgnoredEvent(
+                    "local",
+                    "distribution",
+                    "e2",
+                    now,
+                    "action 'pull' is not a push",
+                    repository="acme/api",
+                ),
+            ],
+        )
+    everything = CliRunner().invoke(main, ["events"])
+    assert everything.exit_code == 0
+    assert "queued   acme/api:1.0@sha256:aaaaaaaaaaaa" in everything.output
+    only_ignored = CliRunner().invoke(main, ["events", "--ignored", "--limit", "5"])
+    assert "(action 'pull' is not a push)" in only_ignored.output
+    assert "queued" not in only_ignored.output

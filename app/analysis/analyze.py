@@ -36,6 +36,10 @@ class AnalysisError(Exception):
     """The image cannot be analyzed (not an image, no matching platform, unusable config)."""
 
 
+class NotAnImage(AnalysisError):
+    """A Helm chart, signature, attestation or SBOM: acknowledged, never analyzed."""
+
+
 class ImageSource(Protocol):
     """Where manifests and blobs come from: a registry, an OCI layout, a docker archive."""
 
@@ -112,7 +116,7 @@ class Analyzer:
     def targets(self, reference: str, platform: str = "all") -> tuple[Manifest, list[Target]]:
         """The platform images behind ``reference``; attestations and signatures are skipped."""
         if reference.endswith(_SIGNATURE_TAG) and reference.startswith("sha256-"):
-            raise AnalysisError(f"{reference} is a cosign signature or attestation, not an image")
+            raise NotAnImage(f"{reference} is a cosign signature or attestation, not an image")
         top = self.source.manifest(reference)
         if not top.is_index:
             _require_image(top)
@@ -338,7 +342,7 @@ def _require_image(manifest: Manifest) -> None:
         raise AnalysisError(f"manifest {manifest.digest} has no usable config descriptor")
     config_type = descriptor.get("mediaType")
     if config_type not in mediatypes.IMAGE_CONFIGS:
-        raise AnalysisError(
+        raise NotAnImage(
             f"manifest {manifest.digest} is an artifact ({config_type!r}), not an image"
         )
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from app.intake import distribution
-from app.intake.base import Delivery, PayloadError, Sender
+from app.intake import acr, artifactory, distribution, dockerhub, ecr, gcp, github, harbor, quay
+from app.intake.base import Delivery, PayloadError, Ping, Sender
 
 SENDERS: dict[str, Sender] = {
     module.name: module  # type: ignore[misc]  # a module satisfies the Sender protocol
-    for module in (distribution,)
+    for module in (distribution, dockerhub, harbor, github, quay, gcp, ecr, acr, artifactory)
 }
 
-__all__ = ["SENDERS", "Delivery", "PayloadError", "Sender"]
+__all__ = ["SENDERS", "Delivery", "PayloadError", "Ping", "Sender"]

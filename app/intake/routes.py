@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.intake import SENDERS
-from app.intake.base import Delivery, PayloadError
-from app.models import PushEvent
+from app.intake.base import Delivery, PayloadError, Ping
+from app.models import IgnoredEvent, PushEvent
 from app.store import repo
+
+if TYPE_CHECKING:
+    from app.config import RegistrySettings
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -24,6 +28,25 @@ bp = Blueprint("intake", __name__)
 
 def _error(status: int, reason: str) -> tuple[Response, int]:
     return jsonify(error=reason), status
+
+
+def _filtered(
+    event: PushEvent | IgnoredEvent, registry: RegistrySettings
+) -> PushEvent | IgnoredEvent:
+    """Repositories the registry's include/exclude globs leave out are recorded, not analyzed."""
+    if isinstance(event, IgnoredEvent) or registry.wanted(event.repository):
+        return event
+    return IgnoredEvent(
+        registry=event.registry,
+        sender=event.sender,
+        delivery_id=event.delivery_id,
+        received_at=event.received_at,
+        reason="repository left out by the registry's include/exclude",
+        repository=event.repository,
+        tag=event.tag,
+        digest=event.digest,
+        media_type=event.media_type,
+    )
 
 
 @bp.post("/webhooks/<name>")
@@ -48,10 +71,13 @@ def receive(name: str) -> tuple[Response, int]:
         log.warning("webhook rejected", extra={"registry": name, "reason": "authentication"})
         return _error(401, "unauthorized")
     try:
-        events = sender.parse(delivery, registry)
+        events = [_filtered(event, registry) for event in sender.parse(delivery, registry)]
     except PayloadError as exc:
         log.info("webhook refused", extra={"registry": name, "reason": str(exc)})
         return _error(400, str(exc))
+    except Ping as ping:
+        log.info("webhook ping", extra={"registry": name, "kind": str(ping)})
+        return jsonify(ping="ok"), 200
     db = current_app.extensions["tightship.db"]
     jobs = current_app.extensions["tightship.jobs"]
     with db.session() as session:

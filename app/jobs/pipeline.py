@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from app import notify
-from app.analysis import AnalysisError, Analyzer, Target
+from app.analysis import AnalysisError, Analyzer, NotAnImage, Target
 from app.config import RegistrySettings, Settings
 from app.models import FixPlan, Notice, PushEvent, Report
 from app.registry import RegistryClient, RegistryError, RepositorySource
@@ -67,6 +67,9 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
     )
     try:
         top, targets = analyzer.targets(event.digest or event.tag or "latest")
+    except NotAnImage as exc:
+        _finish(db, event_id, "ignored", str(exc))
+        return
     except (AnalysisError, RegistryError) as exc:
         if _transient(exc):
             raise  # the queue retries

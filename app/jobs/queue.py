@@ -57,22 +57,27 @@ class Jobs:
         self._scan_event = scan_event
 
     def enqueue_events(self, event_ids: list[int]) -> None:
-        """Hand stored events to the queue, then mark them so the sweeper leaves them alone."""
+        """Hand events stored as queued to the queue (the sweeper catches any this misses)."""
         for event_id in event_ids:
             self._scan_event(event_id)
+
+    def requeue(self, event_ids: list[int]) -> None:
+        """Enqueue again, and restart the clock after which the sweeper would try once more."""
         with self.db.session() as session:
             repo.mark_enqueued(session, event_ids)
+        self.enqueue_events(event_ids)
 
     def sweep(self) -> int:
-        """Re-enqueue events stored but never queued (the outbox's other half), and queued
-        events whose job vanished (a worker killed mid-job loses the task it held)."""
+        """Re-enqueue queued events whose job vanished: stored but never handed over (a crash
+        right after the commit), or lost with a worker killed mid-job. A job still waiting in
+        a long queue may be enqueued twice; the scan claim makes that harmless."""
         from app.jobs.pipeline import SCAN_LEASE
 
         with self.db.session() as session:
-            stranded = repo.stranded_events(session, STRANDED_AFTER, SCAN_LEASE + STRANDED_AFTER)
+            stranded = repo.stranded_events(session, SCAN_LEASE + STRANDED_AFTER)
         if stranded:
             log.info("re-enqueueing stranded events", extra={"count": len(stranded)})
-            self.enqueue_events(stranded)
+            self.requeue(stranded)
         return len(stranded)
 
     def ping(self) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,28 +27,74 @@ class Recorded:
     duplicates: int
 
 
+REDELIVERY_WINDOW = timedelta(minutes=10)
+
+
+def _redelivery_of(session: Session, event: PushEvent) -> int | None:
+    """An earlier event for the same image and tag, received within the window: senders retry
+    with new ids (Pub/Sub, SNS) or send several deliveries for one push (Docker Hub)."""
+    return session.scalar(
+        select(EventRow.id)
+        .where(
+            EventRow.registry_name == event.registry,
+            EventRow.repository == event.repository,
+            EventRow.digest.is_(None) if event.digest is None else EventRow.digest == event.digest,
+            EventRow.tag.is_(None) if event.tag is None else EventRow.tag == event.tag,
+            EventRow.status != "ignored",
+            EventRow.received_at >= event.received_at - REDELIVERY_WINDOW,
+        )
+        .limit(1)
+    )
+
+
 def record_events(session: Session, events: list[PushEvent | IgnoredEvent]) -> Recorded:
-    """Store a delivery's events; a re-delivered event id is recognised and not stored again."""
+    """Store a delivery's events; a re-delivered event id is recognised and not stored again,
+    and the same image pushed again within minutes is stored as ignored (no second scan).
+
+    Push events are stored as queued: the caller enqueues them right after the commit. If the
+    process dies in between, the sweeper finds them (queued long ago, never processed).
+    """
     queued: list[int] = []
     ignored = duplicates = 0
+    insert = _insert_ignoring_duplicates(session)
+    now = utcnow()
     for event in events:
-        row = _event_row(event)
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
+        if isinstance(event, PushEvent) and (earlier := _redelivery_of(session, event)):
+            event = IgnoredEvent(
+                registry=event.registry,
+                sender=event.sender,
+                delivery_id=event.delivery_id,
+                received_at=event.received_at,
+                reason=f"a re-delivery of event {earlier}",
+                repository=event.repository,
+                tag=event.tag,
+                digest=event.digest,
+                media_type=event.media_type,
+            )
+        row_id = session.scalar(insert.values(**_event_values(event, now)))
+        if row_id is None:
             duplicates += 1
-            continue
-        if isinstance(event, IgnoredEvent):
+        elif isinstance(event, IgnoredEvent):
             ignored += 1
         else:
-            queued.append(row.id)
+            queued.append(row_id)
     return Recorded(queued=queued, ignored=ignored, duplicates=duplicates)
 
 
-def _event_row(event: PushEvent | IgnoredEvent) -> EventRow:
-    common = {
-        "registry_name": event.registry,
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, on SQLite and PostgreSQL alike: one round
+    trip, no savepoint, and a re-delivered id simply returns nothing."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(EventRow).on_conflict_do_nothing(
+        index_elements=["registry", "delivery_id"]
+    )
+    return statement.returning(EventRow.id)
+
+
+def _event_values(event: PushEvent | IgnoredEvent, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "registry": event.registry,
         "sender": event.sender,
         "delivery_id": event.delivery_id,
         "received_at": event.received_at,
@@ -56,31 +104,31 @@ def _event_row(event: PushEvent | IgnoredEvent) -> EventRow:
         "media_type": event.media_type,
     }
     if isinstance(event, IgnoredEvent):
-        return EventRow(**common, status="ignored", reason=event.reason)
-    return EventRow(**common, host=event.host, pusher=event.pusher, status="pending")
+        return {**values, "status": "ignored", "reason": event.reason}
+    return {
+        **values,
+        "host": event.host,
+        "pusher": event.pusher,
+        "status": "queued",
+        "enqueued_at": now,
+    }
 
 
 def mark_enqueued(session: Session, event_ids: list[int]) -> None:
     if event_ids:
         session.execute(
             update(EventRow)
-            .where(EventRow.id.in_(event_ids), EventRow.status.in_(("pending", "queued")))
+            .where(EventRow.id.in_(event_ids), EventRow.status == "queued")
             .values(status="queued", enqueued_at=utcnow())
         )
 
 
-def stranded_events(
-    session: Session, unqueued_for: timedelta, queued_for: timedelta, limit: int = 500
-) -> list[int]:
-    """Events that need enqueueing again: stored but never queued (a crash between commit and
-    enqueue), or queued so long ago that their job must have been lost."""
-    now = utcnow()
+def stranded_events(session: Session, queued_for: timedelta, limit: int = 500) -> list[int]:
+    """Events queued so long ago and still unfinished that their job must have been lost: the
+    process died between the commit and the enqueue, or a worker was killed mid-job."""
     rows = session.scalars(
         select(EventRow.id)
-        .where(
-            ((EventRow.status == "pending") & (EventRow.received_at < now - unqueued_for))
-            | ((EventRow.status == "queued") & (EventRow.enqueued_at < now - queued_for))
-        )
+        .where(EventRow.status == "queued", EventRow.enqueued_at < utcnow() - queued_for)
         .order_by(EventRow.id)
         .limit(limit)
     )
@@ -251,3 +299,10 @@ def record_fix(
             fingerprint=plan.fingerprint if plan else None,
         )
     )
+
+
+def recent_events(session: Session, ignored_only: bool = False, limit: int = 50) -> list[EventRow]:
+    query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+    if ignored_only:
+        query = query.where(EventRow.status == "ignored")
+    return list(session.scalars(query))

@@ -44,6 +44,7 @@ class EventRow(Base):
     __table_args__ = (
         UniqueConstraint("registry", "delivery_id", name="uq_events_delivery"),
         Index("ix_events_status_received", "status", "received_at"),
+        Index("ix_events_image", "registry", "repository", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -57,7 +58,7 @@ class EventRow(Base):
     digest: Mapped[str | None] = mapped_column(String(100))
     media_type: Mapped[str | None] = mapped_column(String(255))
     pusher: Mapped[str | None] = mapped_column(String(255))
-    # pending: stored, not yet handed to the queue; queued; ignored; done; failed
+    # queued (stored, and handed to the queue right after), ignored, done, failed
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -220,3 +220,85 @@ def test_deeply_nested_json_is_a_400(client: FlaskClient) -> None:
     response = client.post("/webhooks/local", data=body, headers=AUTH)
     assert response.status_code == 400
     assert response.json == {"error": "body is nested too deeply"}
+
+
+def test_ping_is_200_and_stores_nothing(make_settings, database_url: str) -> None:
+    app = create_app(
+        make_settings(
+            storage={"database_url": database_url},
+            registries=[
+                {
+                    "name": "acr",
+                    "sender": "acr",
+                    "url": "https://r.azurecr.io",
+                    "webhook": {"token": TOKEN},
+                }
+            ],
+        )
+    )
+    response = app.test_client().post(
+        "/webhooks/acr",
+        data=json.dumps({"id": "p", "action": "ping"}),
+        headers={"Authorization": TOKEN},
+    )
+    assert (response.status_code, response.json) == (200, {"ping": "ok"})
+    assert stored(app) == []
+    app.extensions["tightship.db"].dispose()
+
+
+def test_include_and_exclude_globs_record_the_reason(make_settings, database_url: str) -> None:
+    app = create_app(
+        make_settings(
+            storage={"database_url": database_url},
+            registries=[
+                {
+                    "name": "local",
+                    "sender": "distribution",
+                    "url": "http://127.0.0.1:5000",
+                    "webhook": {"token": TOKEN},
+                    "include": ["acme/*"],
+                    "exclude": ["acme/tmp-*"],
+                }
+            ],
+        )
+    )
+    client = app.test_client()
+    for index, repository in enumerate(["acme/api", "other/api", "acme/tmp-1"]):
+        body = json.dumps(
+            {
+                "events": [
+                    {
+                        "id": f"e{index}",
+                        "action": "push",
+                        "target": {
+                            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "repository": repository,
+                            "digest": "sha256:" + f"{index}" * 64,
+                        },
+                    }
+                ]
+            }
+        )
+        client.post("/webhooks/local", data=body, headers=AUTH)
+    rows = {row.repository: (row.status, row.reason) for row in stored(app)}
+    assert rows["acme/api"] == ("queued", None)
+    assert (
+        rows["other/api"]
+        == rows["acme/tmp-1"]
+        == ("ignored", "repository left out by the registry's include/exclude")
+    )
+    app.extensions["tightship.db"].dispose()
+
+
+def test_the_same_image_pushed_again_within_minutes_is_not_scheduled_twice(
+    app: Flask, client: FlaskClient
+) -> None:
+    first = json.loads(REAL_PUSH)
+    again = json.loads(REAL_PUSH)
+    again["events"][0]["id"] = "another-id-for-the-same-push"  # senders that re-send with new ids
+    client.post("/webhooks/local", data=json.dumps(first), headers=AUTH)
+    response = client.post("/webhooks/local", data=json.dumps(again), headers=AUTH)
+    assert response.json == {"queued": 0, "ignored": 1, "duplicates": 0}
+    rows = stored(app)
+    assert rows[1].reason == f"a re-delivery of event {rows[0].id}"
+    assert queued(app) == 1

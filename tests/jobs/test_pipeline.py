@@ -124,7 +124,7 @@ def test_the_same_digest_is_analyzed_once(world: World) -> None:
         "acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"two"), tag="2.0"
     )
     first = world.process(world.event("acme/orders", digest, "2.0", "a"))
-    again = world.process(world.event("acme/orders", digest, "2.0", "b"))
+    again = world.process(world.event("acme/orders", digest, "stable", "b"))  # same image, new tag
     assert first.status == "done"
     assert (again.status, again.reason) == ("done", f"{digest}: already analyzed")
     assert len(world.scans()) == 1 and len(world.fixes()) == 1
@@ -174,12 +174,12 @@ def test_a_failing_chat_endpoint_does_not_fail_the_scan(world: World) -> None:
     assert world.scans()[0].status == "done" and world.fixes()[0].status == "created"
 
 
-def test_an_artifact_is_not_analyzed(world: World) -> None:
+def test_an_artifact_is_acknowledged_as_ignored_not_analyzed(world: World) -> None:
     config = oci.Blob("application/vnd.cncf.helm.config.v1+json", b"{}")
     chart = oci.Image(config=config, layers=())
     digest = world.pusher.image("acme/charts", chart, tag="0.1.0")
     event = world.process(world.event("acme/charts", digest, "0.1.0"))
-    assert event.status == "failed"
+    assert event.status == "ignored"
     assert (
         "is an artifact ('application/vnd.cncf.helm.config.v1+json'), not an image" in event.reason
     )
@@ -217,11 +217,11 @@ def test_a_digest_another_job_holds_is_retried_later_not_closed(world: World) ->
     with world.db.session() as session:
         push = repo.load_event(session, first)
         repo.claim_scan(session, push, digest, timedelta(minutes=15))  # another worker has it
-    second = world.event("acme/orders", digest, "busy", "second")
+    second = world.event("acme/orders", digest, "busy-too", "second")
     with pytest.raises(ScanBusy):
         process_event(world.settings, world.db, second)
     with world.db.session() as session:
-        assert session.get_one(EventRow, second).status == "pending"
+        assert session.get_one(EventRow, second).status == "queued"  # not closed: retried
 
 
 def test_an_unusable_config_fails_the_event_and_frees_the_claim(world: World) -> None:

@@ -24,7 +24,7 @@ def event(delivery_id: str, received_at: datetime | None = None) -> PushEvent:
         sender="distribution",
         host="reg",
         repository="acme/orders",
-        digest="sha256:" + "c" * 64,
+        digest="sha256:" + delivery_id.encode().hex().ljust(64, "0")[:64],  # one image each
         tag=None,
         media_type="application/vnd.oci.image.manifest.v1+json",
         delivery_id=delivery_id,
@@ -85,14 +85,15 @@ def test_enqueued_events_are_processed_once_and_marked(jobs: Jobs) -> None:
 
 
 def test_sweeper_recovers_events_stored_but_never_enqueued(jobs: Jobs) -> None:
-    old = datetime.now(UTC) - timedelta(minutes=5)
     with jobs.db.session() as session:
-        stranded = repo.record_events(session, [event("old", old)]).queued
-        repo.record_events(session, [event("fresh")])  # being enqueued right now: left alone
+        # stored as queued, then the process died before handing them to the queue
+        stranded = repo.record_events(session, [event("old")]).queued
+        recent = repo.record_events(session, [event("fresh")]).queued  # being enqueued right now
+        session.get_one(EventRow, stranded[0]).enqueued_at = datetime.now(UTC) - timedelta(hours=1)
     assert jobs.sweep() == 1
     assert run_all(jobs) == 1
     assert jobs.processed == stranded  # type: ignore[attr-defined]
-    assert jobs.sweep() == 0
+    assert recent and jobs.sweep() == 0
 
 
 def test_ping(jobs: Jobs, make_settings) -> None:

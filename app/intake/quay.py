@@ -1,0 +1,45 @@
+"""Quay.io and Project Quay ``repo_push`` notifications: no signature and no custom headers,
+so a token in the URL (``?token=…``); tags only, no digests (resolved at scan time)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.intake.base import Delivery, PayloadError, image_event, load_json, same_secret
+from app.models import IgnoredEvent, PushEvent
+
+if TYPE_CHECKING:
+    from app.config import RegistrySettings
+
+name = "quay"
+
+
+def check(registry: RegistrySettings) -> str | None:
+    return None if registry.webhook.token else "webhook.token is required (?token= in the URL)"
+
+
+def verify(delivery: Delivery, registry: RegistrySettings) -> bool:
+    token = registry.webhook.token
+    return token is not None and same_secret(delivery.query.get("token"), token.get_secret_value())
+
+
+def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | IgnoredEvent]:
+    body = load_json(delivery.body)
+    if not isinstance(body, dict) or "repository" not in body or "updated_tags" not in body:
+        raise PayloadError("expected a Quay repo_push: repository and updated_tags")
+    tags = body["updated_tags"]
+    if isinstance(tags, dict):  # the 2013 format mapped tag → image id
+        tags = list(tags)
+    if not isinstance(tags, list):
+        raise PayloadError("updated_tags is neither a list nor an object")
+    return [
+        image_event(
+            sender=name,
+            registry=registry,
+            delivery=delivery,
+            delivery_id=f"body-{delivery.digest}-{index}",
+            repository=body.get("repository"),
+            tag=tag,
+        )
+        for index, tag in enumerate(tags[:100])
+    ]
