@@ -78,6 +78,8 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
         return
     with db.session() as session:
         repo.set_tag(session, event, event.digest or top.digest)
+        if event.digest is None:  # a tag-only sender (Docker Hub, Quay): record what it resolved to
+            repo.resolve_event_digest(session, event_id, top.digest)
     busy, before, last_scan = [], [], None
     for target in targets:
         outcome = _scan_platform(settings, db, analyzer, event, event_id, target, top.digest)

@@ -163,6 +163,14 @@ def finish_event(
     )
 
 
+def resolve_event_digest(session: Session, event_id: int, digest: str) -> None:
+    session.execute(
+        update(EventRow)
+        .where(EventRow.id == event_id, EventRow.digest.is_(None))
+        .values(digest=digest)
+    )
+
+
 def set_tag(session: Session, event: PushEvent, digest: str) -> None:
     if not event.tag:
         return

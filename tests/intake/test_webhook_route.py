@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app import create_app
+from app.config import Settings
 from app.store.db import Database
 from app.store.schema import EventRow
 from tests.conftest import FIXTURES, TOKEN
@@ -302,3 +303,74 @@ def test_the_same_image_pushed_again_within_minutes_is_not_scheduled_twice(
     rows = stored(app)
     assert rows[1].reason == f"a re-delivery of event {rows[0].id}"
     assert queued(app) == 1
+
+
+SENDER_AUTH = {
+    "distribution": ({"token": TOKEN}, {"Authorization": f"Bearer {TOKEN}"}, ""),
+    "dockerhub": ({"token": TOKEN}, {}, f"?token={TOKEN}"),
+    "quay": ({"token": TOKEN}, {}, f"?token={TOKEN}"),
+    "harbor": ({"token": TOKEN}, {"Authorization": TOKEN}, ""),
+    "acr": ({"token": TOKEN}, {"Authorization": TOKEN}, ""),
+    "ecr": ({"header": "X-Api-Key", "token": TOKEN}, {"X-Api-Key": TOKEN}, ""),
+}
+
+
+@pytest.fixture(scope="module")
+def every_sender(tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
+    settings = Settings.model_validate(
+        {
+            "data_dir": str(tmp_path_factory.mktemp("senders")),
+            "registries": [
+                {"name": sender, "sender": sender, "url": "https://r.example", "webhook": webhook}
+                for sender, (webhook, _, _) in SENDER_AUTH.items()
+            ],
+        }
+    )
+    return create_app(settings).test_client()
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.binary(max_size=500)
+    | st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(max_size=20)
+        | st.sampled_from(["\ud800", "push", "PUSH"]),
+        lambda c: (
+            st.lists(c, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "events",
+                        "push_data",
+                        "repository",
+                        "type",
+                        "event_data",
+                        "updated_tags",
+                        "action",
+                        "target",
+                        "detail",
+                        "detail-type",
+                        "source",
+                        "id",
+                    ]
+                )
+                | st.text(max_size=8),
+                c,
+                max_size=5,
+            )
+        ),
+        max_leaves=20,
+    ).map(lambda v: json.dumps(v).encode()),
+    sender=st.sampled_from(sorted(SENDER_AUTH)),
+)
+def test_no_body_makes_any_sender_answer_5xx(
+    every_sender: FlaskClient, body: bytes, sender: str
+) -> None:
+    _, headers, query = SENDER_AUTH[sender]
+    response = every_sender.post(f"/webhooks/{sender}{query}", data=body, headers=headers)
+    assert response.status_code in (200, 202, 400)

@@ -247,3 +247,23 @@ def test_a_crashing_fixer_still_records_the_scan_and_sends_the_message(
     assert (fix.status, fix.detail) == ("failed", "internal error: FileNotFoundError")
     assert world.scans()[0].status == "done"
     assert len(world.chat.messages) == 1
+
+
+def test_a_tag_only_event_records_the_digest_it_resolved_to(world: World) -> None:
+    digest = world.pusher.image("acme/orders", oci.jib_image(app=b"hub"), tag="from-hub")
+    push = PushEvent(
+        registry="local",
+        sender="dockerhub",
+        host=world.registry.host,
+        repository="acme/orders",
+        digest=None,
+        tag="from-hub",
+        media_type=None,
+        delivery_id="hub-1",
+        received_at=datetime.now(UTC),
+    )
+    with world.db.session() as session:
+        [event_id] = repo.record_events(session, [push]).queued
+    event = world.process(event_id)
+    assert (event.status, event.digest) == ("done", digest)
+    assert [s.digest for s in world.scans()] == [digest]
