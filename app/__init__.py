@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from typing import TYPE_CHECKING
 
-from app.config import Settings, load_settings
+if TYPE_CHECKING:  # the package is imported by worker processes that never serve HTTP
+    from flask import Flask
+
+    from app.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The Flask app factory (gunicorn: ``'app:create_app()'``)."""
+    from flask import Flask, Response, jsonify
+    from werkzeug.exceptions import HTTPException
+
+    from app.config import load_settings
     from app.intake.routes import MAX_BODY
     from app.intake.routes import bp as intake_bp
     from app.jobs.queue import Jobs

@@ -213,6 +213,9 @@ class Analyzer:
         with ProcessPoolExecutor(
             max_workers=self.processes, mp_context=context, initializer=_worker_setup
         ) as pool:
+            # Largest first, so the two workers finish together instead of one waiting on a
+            # big layer the other could have started.
+            biggest_first = sorted(pending, key=lambda d: -int(d.get("size") or 0))
             futures = {
                 str(d["digest"]): pool.submit(
                     _walk_blob,
@@ -221,7 +224,7 @@ class Analyzer:
                     str(d.get("mediaType", "")),
                     self.limits,
                 )
-                for d in pending
+                for d in biggest_first
             }
             for index, (digest, future) in enumerate(futures.items()):
                 if self.progress:
