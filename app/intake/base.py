@@ -98,6 +98,16 @@ def bearer_matches(header: str | None, token: str) -> bool:
     return same_secret(value.strip() if scheme.lower() == "bearer" else None, token)
 
 
+def check_url_token(registry: RegistrySettings) -> str | None:
+    """For senders that can neither sign nor add headers: the token rides in the URL."""
+    return None if registry.webhook.token else "webhook.token is required (?token= in the URL)"
+
+
+def verify_url_token(delivery: Delivery, registry: RegistrySettings) -> bool:
+    token = registry.webhook.token
+    return token is not None and same_secret(delivery.query.get("token"), token.get_secret_value())
+
+
 def hmac_hex(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 from app.intake.base import (
     Delivery,
     PayloadError,
+    check_url_token,
     image_event,
     load_json,
     mapping,
-    same_secret,
+    verify_url_token,
 )
 from app.models import IgnoredEvent, PushEvent
 
@@ -22,13 +23,8 @@ if TYPE_CHECKING:
 name = "dockerhub"
 
 
-def check(registry: RegistrySettings) -> str | None:
-    return None if registry.webhook.token else "webhook.token is required (?token= in the URL)"
-
-
-def verify(delivery: Delivery, registry: RegistrySettings) -> bool:
-    token = registry.webhook.token
-    return token is not None and same_secret(delivery.query.get("token"), token.get_secret_value())
+check = check_url_token
+verify = verify_url_token
 
 
 def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | IgnoredEvent]:

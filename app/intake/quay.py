@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.intake.base import Delivery, PayloadError, image_event, load_json, same_secret
+from app.intake.base import (
+    Delivery,
+    PayloadError,
+    check_url_token,
+    image_event,
+    load_json,
+    verify_url_token,
+)
 from app.models import IgnoredEvent, PushEvent
 
 if TYPE_CHECKING:
@@ -14,13 +21,8 @@ if TYPE_CHECKING:
 name = "quay"
 
 
-def check(registry: RegistrySettings) -> str | None:
-    return None if registry.webhook.token else "webhook.token is required (?token= in the URL)"
-
-
-def verify(delivery: Delivery, registry: RegistrySettings) -> bool:
-    token = registry.webhook.token
-    return token is not None and same_secret(delivery.query.get("token"), token.get_secret_value())
+check = check_url_token
+verify = verify_url_token
 
 
 def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | IgnoredEvent]:

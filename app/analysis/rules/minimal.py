@@ -16,45 +16,6 @@ NON_MINIMAL_BASE = "non-minimal-base"
 IDS = (SHELL, PACKAGE_MANAGER, NON_MINIMAL_BASE)
 inspectors = (captures,)
 
-SHELLS = (
-    "bin/sh",
-    "bin/bash",
-    "bin/ash",
-    "bin/dash",
-    "bin/zsh",
-    "bin/busybox",
-    "busybox/sh",
-    "usr/bin/bash",
-    "usr/bin/zsh",
-    "usr/bin/dash",
-)
-PACKAGE_MANAGERS = (
-    "usr/bin/apt",
-    "usr/bin/apt-get",
-    "usr/bin/dpkg",
-    "sbin/apk",
-    "usr/sbin/apk",
-    "usr/bin/yum",
-    "usr/bin/dnf",
-    "usr/bin/microdnf",
-    "usr/bin/rpm",
-    "bin/rpm",
-    "usr/bin/zypper",
-)
-
-
-def _present(view: ImageView, candidates: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(path, what it resolves to) for each candidate that is a real file in the image."""
-    found = []
-    for path in candidates:
-        resolved = view.fs.resolve(path)
-        if resolved is None:
-            continue
-        entry = view.fs.get(resolved)
-        if entry is not None and entry[0] is not None and entry[0].kind == "file":
-            found.append((path, resolved))
-    return found
-
 
 def judge(view: ImageView) -> list[Finding]:
     shells = base.present(view, base.SHELLS)
