@@ -58,11 +58,19 @@ def body(index: int) -> bytes:
     ).encode()
 
 
-def client(port: int, bodies: list[bytes], clients: int, out: multiprocessing.Queue) -> None:
-    """Runs in its own process: send every body once, 50 at a time, and time each."""
-    work: queue.Queue[bytes] = queue.Queue()
-    for item in bodies:
-        work.put(item)
+def client(
+    port: int, bodies: list[bytes], clients: int, rate: float, out: multiprocessing.Queue
+) -> None:
+    """Runs in its own process: send every body once over ``clients`` connections.
+
+    rate 0: closed loop, each connection sends again as soon as it is answered (the most the
+    server takes). rate R: open loop, delivery i is due at i/R seconds, as a registry sends
+    them; latency counts from when it was due, so a server that falls behind is charged for
+    the wait (no coordinated omission).
+    """
+    work: queue.Queue[tuple[int, bytes]] = queue.Queue()
+    for index, item in enumerate(bodies):
+        work.put((index, item))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -75,10 +83,15 @@ def client(port: int, bodies: list[bytes], clients: int, out: multiprocessing.Qu
         }
         while True:
             try:
-                item = work.get_nowait()
+                index, item = work.get_nowait()
             except queue.Empty:
                 return
             started = time.perf_counter()
+            if rate:
+                due = begin + index / rate
+                if due > started:
+                    time.sleep(due - started)
+                started = due
             connection.request("POST", "/webhooks/local", body=item, headers=headers)
             response = connection.getresponse()
             response.read()
@@ -87,7 +100,7 @@ def client(port: int, bodies: list[bytes], clients: int, out: multiprocessing.Qu
                 latencies.append(elapsed)
                 statuses[response.status] = statuses.get(response.status, 0) + 1
 
-    started = time.perf_counter()
+    begin = started = time.perf_counter()
     threads = [threading.Thread(target=run) for _ in range(clients)]
     for thread in threads:
         thread.start()
@@ -98,10 +111,16 @@ def client(port: int, bodies: list[bytes], clients: int, out: multiprocessing.Qu
 
 
 def measure(
-    label: str, port: int, data_dir: Path, bodies: list[bytes], clients: int, unique: int
+    label: str,
+    port: int,
+    data_dir: Path,
+    bodies: list[bytes],
+    clients: int,
+    unique: int,
+    rate: float,
 ) -> None:
     out: multiprocessing.Queue = multiprocessing.Queue()
-    process = multiprocessing.Process(target=client, args=(port, bodies, clients, out))
+    process = multiprocessing.Process(target=client, args=(port, bodies, clients, rate, out))
     process.start()
     result = out.get()
     process.join()
@@ -113,7 +132,10 @@ def measure(
         ).fetchone()
     with sqlite3.connect(data_dir / "queue.db") as db:
         tasks = db.execute("SELECT count(*) FROM task").fetchone()[0]
-    print(f"\n{label}: {len(bodies)} deliveries ({unique} distinct events), {clients} clients")
+    pace = f"paced at {rate:.0f}/s" if rate else "closed loop"
+    print(
+        f"\n{label}: {len(bodies)} deliveries ({unique} distinct events), {clients} clients, {pace}"
+    )
     print(f"  accepted per second   {len(latencies) / result['seconds']:8.0f}")
     print(
         f"  latency p50 / p99 / max (ms)  {statistics.median(latencies) * 1000:.1f} / "
@@ -170,11 +192,23 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--redeliveries", type=int, default=500)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="deliveries per second for the paced runs (0: closed loop only)",
+    )
     args = parser.parse_args()
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     threads = os.environ.get("WEB_THREADS", "4")
     print(f"gunicorn: {workers} workers x {threads} threads; SQLite store and SQLite queue")
-    for label, redeliveries in (("distinct events", 0), ("with re-deliveries", args.redeliveries)):
+    runs = [("distinct events", 0, 0.0), ("with re-deliveries", args.redeliveries, 0.0)]
+    if args.rate:
+        runs += [
+            ("distinct events", 0, args.rate),
+            ("with re-deliveries", args.redeliveries, args.rate),
+        ]
+    for label, redeliveries, rate in runs:
         data_dir = Path(tempfile.mkdtemp(prefix="tightship-intake-"))
         port = free_port()
         server = serve(data_dir, port)
@@ -183,7 +217,7 @@ def main() -> None:
             resent = random.Random(7).sample(bodies, redeliveries)
             mixed = bodies + resent
             random.Random(8).shuffle(mixed)
-            measure(label, port, data_dir, mixed, args.clients, args.events)
+            measure(label, port, data_dir, mixed, args.clients, args.events, rate)
         finally:
             server.terminate()
             server.wait()

@@ -16,7 +16,7 @@ from app.store.db import Database
 log = logging.getLogger(__name__)
 STRANDED_AFTER = timedelta(seconds=30)
 RETRIES = 3
-BUSY_RETRY_SECONDS = 60
+BUSY_RETRY_SECONDS = 5  # a scan takes seconds; a dead holder is bounded by its lease
 
 
 def make_huey(settings: Settings) -> Huey:
