@@ -33,15 +33,16 @@ REDELIVERY_WINDOW = timedelta(minutes=10)
 def _redelivery_of(session: Session, event: PushEvent) -> int | None:
     """An earlier event for the same image and tag, received within the window: senders retry
     with new ids (Pub/Sub, SNS) or send several deliveries for one push (Docker Hub)."""
-    return session.scalar(
-        select(EventRow.id)
+    table = EventRow.__table__.c  # Core, not the ORM: this runs for every webhook event
+    return session.connection().scalar(
+        select(table.id)
         .where(
-            EventRow.registry_name == event.registry,
-            EventRow.repository == event.repository,
-            EventRow.digest.is_(None) if event.digest is None else EventRow.digest == event.digest,
-            EventRow.tag.is_(None) if event.tag is None else EventRow.tag == event.tag,
-            EventRow.status != "ignored",
-            EventRow.received_at >= event.received_at - REDELIVERY_WINDOW,
+            table.registry == event.registry,
+            table.repository == event.repository,
+            table.digest.is_(None) if event.digest is None else table.digest == event.digest,
+            table.tag.is_(None) if event.tag is None else table.tag == event.tag,
+            table.status != "ignored",
+            table.received_at >= event.received_at - REDELIVERY_WINDOW,
         )
         .limit(1)
     )
@@ -71,7 +72,7 @@ def record_events(session: Session, events: list[PushEvent | IgnoredEvent]) -> R
                 digest=event.digest,
                 media_type=event.media_type,
             )
-        row_id = session.scalar(insert.values(**_event_values(event, now)))
+        row_id = session.connection().scalar(insert.values(**_event_values(event, now)))
         if row_id is None:
             duplicates += 1
         elif isinstance(event, IgnoredEvent):
@@ -86,10 +87,11 @@ def _insert_ignoring_duplicates(session: Session) -> Any:
     trip, no savepoint, and a re-delivered id simply returns nothing."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(EventRow).on_conflict_do_nothing(
+    table = EventRow.__table__
+    statement = module.insert(table).on_conflict_do_nothing(
         index_elements=["registry", "delivery_id"]
     )
-    return statement.returning(EventRow.id)
+    return statement.returning(table.c.id)
 
 
 def _event_values(event: PushEvent | IgnoredEvent, now: datetime) -> dict[str, Any]:
