@@ -79,6 +79,13 @@ class WebhookSettings(_Model):
     oidc: OidcSettings | None = None
     sns: SnsSettings | None = None
 
+    @field_validator("token", "secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("is empty: an empty secret proves nothing (is its variable unset?)")
+        return value
+
 
 class RegistryAuth(_Model):
     username: str

@@ -267,3 +267,11 @@ def test_scan_uses_docker_config_credentials(tmp_path: Path) -> None:
         (docker / "config.json").write_text(json.dumps({"auths": {locked.host: {"auth": auth}}}))
         allowed = run_scan(f"{locked.host}/acme/private:1", data=tmp_path / "d2")
         assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_corrupt_docker_archive_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "image.tar"
+    broken.write_bytes(b"this is not a tar archive" * 100)
+    result = run_scan(f"docker-archive:{broken}", data=tmp_path / "data")
+    assert result.returncode == 2 and "not a readable tar archive" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -13,7 +13,7 @@ import multiprocessing
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import BinaryIO, Protocol
@@ -226,16 +226,23 @@ class Analyzer:
                 )
                 for d in biggest_first
             }
-            for index, (digest, future) in enumerate(futures.items()):
-                if self.progress:
-                    self.progress(
-                        f"layer {index + 1}/{len(futures)} {digest[7:19]}", index, len(futures)
-                    )
-                try:
-                    facts = layer_from_dict(future.result())
-                except ValueError as exc:  # the bytes are not the blob the digest names
-                    raise RegistryError(str(exc)) from exc
-                self._record_walk(facts)
+            try:
+                self._collect(futures)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)  # do not walk the rest for nothing
+                raise
+
+    def _collect(self, futures: dict[str, Future[dict]]) -> None:
+        for index, (digest, future) in enumerate(futures.items()):
+            if self.progress:
+                self.progress(
+                    f"layer {index + 1}/{len(futures)} {digest[7:19]}", index, len(futures)
+                )
+            try:
+                facts = layer_from_dict(future.result())
+            except ValueError as exc:  # the bytes are not the blob the digest names
+                raise RegistryError(str(exc)) from exc
+            self._record_walk(facts)
 
     def _record_walk(self, facts: LayerFacts) -> None:
         with self._lock:

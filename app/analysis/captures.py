@@ -15,6 +15,7 @@ RULE = "capture"
 MAX_CAPTURE = 64 * 1024
 EXACT = frozenset({"etc/passwd", "etc/os-release", "usr/lib/os-release", "lib/os-release"})
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_REMOTE_URL = re.compile(r'(?m)^\s*(\[remote "[^"\n]*"\]|url\s*=\s*\S+)\s*$')
 
 
 def wants(path: str, size: int) -> bool:
@@ -24,5 +25,8 @@ def wants(path: str, size: int) -> bool:
 def inspect(path: str, data: bytes) -> list[Hit]:
     text = data.decode("utf-8", "replace")
     if path.endswith(".git/config"):
-        text = _USERINFO.sub(r"\1", text)
+        # Only the remotes' section names and URLs: a git config can also hold credentials
+        # (actions/checkout's http extraheader), which must never be stored.
+        lines = [m.group(1) for m in _REMOTE_URL.finditer(text)]
+        text = _USERINFO.sub(r"\1", "\n".join(lines))
     return [Hit(RULE, path, "captured", text=text)]

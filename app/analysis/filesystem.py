@@ -65,12 +65,26 @@ class Filesystem:
         if node is not None and node.children is not None:
             node.children.pop(name, None)
 
-    def _add(self, entry: Entry, layer: int) -> None:
+    def _add(self, entry: Entry, layer: int, hops: int = 0) -> None:
         parts = _parts(entry.path)
         node = self._root
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             children = node.children if node.children is not None else {}
             child = children.get(part)
+            if (
+                child is not None
+                and child.entry is not None
+                and child.entry.kind == SYMLINK
+                and hops < MAX_LINK_HOPS
+            ):
+                # A directory reached through a symlink (usrmerge's /bin → usr/bin): the entry
+                # lands where the link points, as container runtimes apply it.
+                target = self.resolve("/".join(parts[: depth + 1]))
+                found = self._node(target) if target is not None else None
+                if found is not None and found.is_dir:
+                    rest = "/".join([target or "", *parts[depth + 1 :]]).strip("/")
+                    self._add(entry._replace(path=rest), layer, hops + 1)
+                    return
             if child is None or not child.is_dir:  # a file in the way becomes a directory
                 child = children[part] = _Node(layer=layer)
             node = child

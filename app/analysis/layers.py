@@ -13,8 +13,10 @@ stream ends the walk with ``error`` set, which the rules report as ``unreadable-
 from __future__ import annotations
 
 import hashlib
+import io
 import posixpath
 import queue
+import re
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
@@ -22,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple, Protocol
 
 try:  # python-isal decompresses gzip two to three times faster than zlib
-    from isal import isal_zlib as _zlib
+    from isal import igzip as _gzip
+    from isal import isal_zlib
 
-    _GZIP_ERRORS: tuple[type[Exception], ...] = (_zlib.error, zlib.error)
+    _GZIP_ERRORS: tuple[type[Exception], ...] = (isal_zlib.error, zlib.error)
 except ImportError:  # pragma: no cover - isal is a dependency; this keeps a plain install working
-    _zlib = zlib  # type: ignore[misc]
+    import gzip as _gzip  # type: ignore[no-redef]
 
     _GZIP_ERRORS = (zlib.error,)
 
@@ -38,6 +41,8 @@ OPAQUE = ".wh..wh..opq"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_HEADER = 1024 * 1024  # PAX / GNU long-name metadata per entry
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+_OCTAL = re.compile(rb" *[0-7]*")
 PEEK = 8192  # read first: a NUL byte here means binary, which text-only inspectors skip
 
 
@@ -103,53 +108,48 @@ _OUT = 4 * 1024 * 1024  # most bytes one decompression step may produce (bounds 
 _QUEUE_DEPTH = 8  # decompressed chunks buffered between the two threads of a walk
 
 
-class _Gunzip:
-    """gzip through python-isal, member after member, never more than _OUT bytes a step."""
-
-    def __init__(self) -> None:
-        self.decompressor = _zlib.decompressobj(wbits=31)
-        self.done = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while data and not self.done:
-            out = self.decompressor.decompress(data, _OUT)
-            if out:
-                yield out
-            if self.decompressor.eof:  # a multi-member stream: the next member, if any
-                rest = self.decompressor.unused_data
-                if not rest.strip(b"\0"):
-                    self.done = True
-                    return
-                self.decompressor = _zlib.decompressobj(wbits=31)
-                data = rest
-            else:
-                data = self.decompressor.unconsumed_tail
-
-    def finish(self) -> None:
-        if not self.done and not self.decompressor.eof:
-            raise EOFError("gzip stream ends before its end marker")
+class _DownloadError(OSError):
+    """Reading the blob itself failed (the connection dropped), as opposed to corrupt data."""
 
 
-class _Unzstd:
-    def __init__(self) -> None:
-        self.decompressor = zstandard.ZstdDecompressor().decompressobj(write_size=CHUNK)
+class _Hashing(io.RawIOBase):
+    """The raw blob as a file: every byte read is hashed and counted, whoever reads it."""
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        for start in range(0, len(data), 64 * 1024):  # small steps bound each burst
-            out = self.decompressor.decompress(data[start : start + 64 * 1024])
-            if out:
-                yield out
+    def __init__(self, raw: BinaryIO, algorithm: str) -> None:
+        self.raw = raw
+        self.hash = hashlib.new(algorithm)
+        self.count = 0
 
-    def finish(self) -> None:
-        return
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self.raw.read(min(len(buffer), CHUNK))
+        except OSError as exc:
+            raise _DownloadError(str(exc)) from exc
+        self.hash.update(data)
+        self.count += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
 
 
-class _Plain:
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        yield data
-
-    def finish(self) -> None:
-        return
+def _decoder(source: io.BufferedReader) -> BinaryIO:
+    """A reader of the decompressed stream, chosen by the content's magic bytes (media types
+    are sometimes wrong). Each decoder decodes every gzip member / zstd frame, and each read
+    returns at most what was asked for, which is what bounds a bomb's burst."""
+    magic = source.peek(4)[:4]
+    if magic.startswith(_GZIP_MAGIC):
+        return _gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[return-value]
+    if magic.startswith(_ZSTD_MAGIC):
+        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+            source, read_size=CHUNK, read_across_frames=True
+        )
+    return source  # type: ignore[return-value]  # an uncompressed tar
 
 
 _END = object()
@@ -163,17 +163,19 @@ class _Pipeline:
     (a limit, corruption, or the end-of-archive marker), so the digest check covers every byte.
     """
 
-    def __init__(self, raw: BinaryIO, limits: WalkLimits) -> None:
-        self.raw = raw
+    def __init__(self, raw: BinaryIO, algorithm: str, limits: WalkLimits) -> None:
+        self.source = _Hashing(raw, algorithm)
         self.limits = limits
-        self.sha256 = hashlib.sha256()
-        self.compressed = 0
         self.expanded = 0
         self.download_error: OSError | None = None
         self.queue: queue.Queue[object] = queue.Queue(_QUEUE_DEPTH)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="layer-walk", daemon=True)
         self.thread.start()
+
+    @property
+    def compressed(self) -> int:
+        return self.source.count
 
     def _put(self, item: object) -> bool:
         while not self.stopped.is_set():
@@ -185,30 +187,22 @@ class _Pipeline:
         return False
 
     def _run(self) -> None:
-        decoder: _Gunzip | _Unzstd | _Plain | None = None
-        failed = False
         try:
-            while chunk := self.raw.read(CHUNK):
-                self.sha256.update(chunk)
-                self.compressed += len(chunk)
-                if failed or self.stopped.is_set():
-                    continue  # only hashing from here on
-                try:
-                    if decoder is None:
-                        decoder = _decoder_for(chunk)
-                    for out in decoder.feed(chunk):
-                        self._check(len(out))
-                        if not self._put(out):
-                            break
-                except Exception as exc:  # handed to the parsing thread, which decides
-                    failed = True
-                    self._put(exc)
-            if not failed and decoder is not None and not self.stopped.is_set():
-                try:
-                    decoder.finish()
-                except Exception as exc:
-                    self._put(exc)
-        except OSError as exc:
+            try:
+                decoded = _decoder(io.BufferedReader(self.source, CHUNK))
+                while not self.stopped.is_set():
+                    out = decoded.read(_OUT)
+                    if not out:
+                        break
+                    self._check(len(out))
+                    if not self._put(out):
+                        break
+            except _DownloadError:
+                raise
+            except Exception as exc:  # corrupt data or a broken limit: the parser reports it
+                self._put(exc)
+            self.source.drain()  # the digest covers every byte, read or not
+        except _DownloadError as exc:
             self.download_error = exc
             self._put(exc)
         finally:
@@ -244,14 +238,6 @@ class _Pipeline:
         self.thread.join()
 
 
-def _decoder_for(first: bytes) -> _Gunzip | _Unzstd | _Plain:
-    if first.startswith(_GZIP_MAGIC):
-        return _Gunzip()
-    if first.startswith(_ZSTD_MAGIC):
-        return _Unzstd()
-    return _Plain()  # an uncompressed tar
-
-
 class _TarReader:
     """A minimal streaming tar reader: ustar, GNU long names and PAX, nothing else needed.
 
@@ -274,6 +260,8 @@ class _TarReader:
         return False
 
     def take(self, size: int) -> bytes:
+        if size < 0:
+            raise LayerError("a negative size in a tar header")
         end = self.pos + size
         if end <= len(self.chunk):
             data = self.chunk[self.pos : end]
@@ -291,6 +279,8 @@ class _TarReader:
         return b"".join(parts)
 
     def skip(self, size: int) -> None:
+        if size < 0:
+            raise LayerError("a negative size in a tar header")
         left = len(self.chunk) - self.pos
         while size > left:
             size -= left
@@ -341,7 +331,9 @@ class _TarReader:
             else:
                 name = pax.get("path") or long_name or _text(header[0:100])
                 link = pax.get("linkpath") or long_link or _text(header[157:257])
-                if "size" in pax and pax["size"].isdigit():
+                if "size" in pax:
+                    if not re.fullmatch(r"[0-9]{1,20}", pax["size"]):
+                        raise LayerError("a PAX size record is malformed")
                     size = int(pax["size"])
                 long_name = long_link = None
                 pax = {}
@@ -352,17 +344,16 @@ _ZERO_BLOCK = bytes(512)
 
 
 def _number(field: bytes) -> int:
-    if field[0] & 0x80:  # GNU base-256 for values octal cannot hold
+    """A tar header number: octal digits (space or NUL padded), or GNU base-256 for large
+    values. Signs, underscores and negative base-256 values are corruption, not numbers."""
+    if field[0] & 0x80:
+        if field[0] == 0xFF:
+            raise LayerError("a tar header holds a negative number (corrupt layer?)")
         return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
-    try:
-        return int(field.rstrip(b"\0 ") or b"0", 8)  # int() ignores leading spaces
-    except ValueError:
-        pass
-    digits = field.split(b"\0", 1)[0].strip()
-    try:
-        return int(digits, 8) if digits else 0
-    except ValueError:
-        raise LayerError("a tar header holds a malformed number (corrupt layer?)") from None
+    digits = field.split(b"\0", 1)[0].rstrip(b" ")
+    if not _OCTAL.fullmatch(digits):
+        raise LayerError("a tar header holds a malformed number (corrupt layer?)")
+    return int(digits, 8) if digits.strip() else 0
 
 
 def _checksum(header: bytes) -> int:
@@ -415,9 +406,13 @@ def walk_layer(
     """Walk one layer blob. Raises ValueError if its bytes are not the blob the digest names;
     any other problem is returned as ``LayerFacts.error``."""
     del media_type  # the content's magic bytes decide; media types are sometimes wrong
+    algorithm, _, expected = digest.partition(":")
+    verify = bool(_DIGEST.fullmatch(digest))
+    if not verify and algorithm != "tar":  # "tar:NAME": an old docker-save layer, no digest
+        raise ValueError(f"layer {digest!r}: not a digest Tightship can verify")
     limits = limits or WalkLimits()
     facts = LayerFacts(digest=digest)
-    pipeline = _Pipeline(raw, limits)
+    pipeline = _Pipeline(raw, algorithm if verify else "sha256", limits)
     try:
         _read_entries(_TarReader(pipeline.chunks()), facts, inspectors, limits)
     except LayerError as exc:
@@ -430,9 +425,9 @@ def walk_layer(
         facts.error = f"layer download failed: {pipeline.download_error}"
     facts.compressed_bytes = pipeline.compressed
     facts.expanded_bytes = pipeline.expanded
-    actual = "sha256:" + pipeline.sha256.hexdigest()
-    if digest.startswith("sha256:") and actual != digest and pipeline.download_error is None:
-        raise ValueError(f"layer {digest}: content has digest {actual}")
+    actual = pipeline.source.hash.hexdigest()
+    if verify and actual != expected and pipeline.download_error is None:
+        raise ValueError(f"layer {digest}: content has digest {algorithm}:{actual}")
     return facts
 
 
@@ -444,6 +439,8 @@ def _read_entries(
             raise LayerError(f"more than {limits.max_entries} entries")
         kind = _KINDS.get(kind_flag, FILE)
         data_size = size if kind == FILE or kind_flag not in _KINDS else 0
+        if len(name) > limits.max_name:
+            facts.error = facts.error or f"entries with names over {limits.max_name} characters"
         path = normalize(name) if len(name) <= limits.max_name else ""
         directory, _, base = path.rpartition("/")
         wanting: list[Inspector] = []

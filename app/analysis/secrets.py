@@ -53,8 +53,12 @@ _TOKEN_PREFILTER = re.compile(
     rb"gh[pousr]_|github_pat_|glpat-|xox[abposr]-|hooks\.slack\.com|AKIA|ASIA|npm_|_live_|pypi-|AIza"
 )
 _PRIVATE_KEY = re.compile(
-    rb"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----\s*"
-    rb"([A-Za-z0-9+/=\s:,-]{32,}?)-----END"
+    rb"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
+)
+_KEY_BODY_MAX = 16 * 1024  # the END marker is looked for this far: no regex backtracking
+_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@")
+_GIT_EXTRAHEADER = re.compile(
+    rb"(?im)^\s*extraheader\s*=\s*authorization:\s*(?:basic|bearer)\s+(\S{8,})"
 )
 _SERVICE_ACCOUNT = re.compile(rb'"type"\s*:\s*"service_account"')
 _JSON_PRIVATE_KEY = re.compile(rb'"private_key"\s*:\s*"(-----BEGIN[^"]{40,})"')
@@ -81,12 +85,36 @@ _PLACEHOLDER = re.compile(
 )
 
 
+# Where mounted secrets live. A bare leading "/" is not enough: base64 keys can start with one.
+_PATH_PREFIXES = (
+    "/run/",
+    "/var/run/",
+    "/etc/",
+    "/secrets/",
+    "/var/secrets/",
+    "/mnt/",
+    "/tmp/",  # noqa: S108
+    "/opt/",
+    "/usr/",
+    "/home/",
+    "/root/",
+    "/app/",
+    "/data/",
+    "/workspace/",
+    "/vault/",
+    "./",
+    "~/",
+    "file:",
+    "http://localhost",
+)
+
+
 def real_looking(value: str) -> bool:
     """A value a person would call a credential: not empty, not a placeholder, not a path."""
     value = value.strip().strip("'\"")
     if len(value) < 8 or _PLACEHOLDER.match(value):
         return False
-    if value.startswith(("/", "./", "~/", "file:", "http://localhost")) and " " not in value:
+    if value.startswith(_PATH_PREFIXES) and " " not in value:
         return False  # a path to a secret, which is how secrets should be passed
     return not value.isdigit()
 
@@ -114,7 +142,10 @@ def in_file(path: str, data: bytes) -> list[Secret]:
     base = path.rsplit("/", 1)[-1]
     found: list[Secret] = []
     for match in _PRIVATE_KEY.finditer(data):
-        found.append(Secret(match.group(1).decode().lower(), fingerprint(match.group(2))))
+        end = data.find(b"-----END", match.end(), match.end() + _KEY_BODY_MAX)
+        body = data[match.end() : end].strip() if end >= 0 else b""
+        if len(body) >= 32:  # a real key, not a docstring that mentions the marker
+            found.append(Secret(match.group(1).decode().lower(), fingerprint(body)))
     if _SERVICE_ACCOUNT.search(data):
         key = _JSON_PRIVATE_KEY.search(data)
         if key:
@@ -128,6 +159,8 @@ def in_file(path: str, data: bytes) -> list[Secret]:
         found += _by_pattern(_NETRC, data, "netrc password")
     elif base == ".git-credentials":
         found += _by_pattern(_GIT_CREDENTIALS, data, "git credential")
+    elif path.endswith(".git/config"):
+        found += _by_pattern(_GIT_EXTRAHEADER, data, "git http extraheader credential")
     elif path.endswith(".docker/config.json") or base == ".dockercfg":
         if b'"auths"' in data or base == ".dockercfg":
             found += _by_pattern(_DOCKER_AUTH, data, "registry credential")
@@ -172,6 +205,8 @@ def scrub(text: str, name: str | None = None) -> tuple[str, list[Secret]]:
     given (an ENV variable's name), the whole value if the name means a secret.
     """
     found: list[tuple[Secret, str]] = []
+    for match in _URL_CREDENTIAL.finditer(text):
+        found.append((Secret("credentials in a URL", fingerprint(match.group(3))), match.group(3)))
     for kind, value in _token_values(text.encode("utf-8", "surrogateescape")):
         original = value.decode("utf-8", "surrogateescape")
         found.append((Secret(kind, fingerprint(original)), original))

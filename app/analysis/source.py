@@ -6,26 +6,35 @@ from __future__ import annotations
 import json
 import re
 
+from app.analysis import secrets
 from app.analysis.view import ImageView
 from app.models import SourceHint
 
 SOURCE = "org.opencontainers.image.source"
 REVISION = "org.opencontainers.image.revision"
 PROJECT = "io.buildpacks.project.metadata"
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@]+@")  # spaces too: "<redacted …>"
 _REMOTE = re.compile(r'(?ms)^\[remote "origin"\][^\[]*?^\s*url\s*=\s*(\S+)')
+
+
+def _clean(value: str | None) -> str | None:
+    """A source URL as reports may show it: no credentials, no tokens."""
+    if not value:
+        return None
+    return secrets.scrub(_USERINFO.sub(r"\1", value))[0]
 
 
 def hint(view: ImageView) -> SourceHint:
     merged = {**view.config.labels, **view.annotations}
     if merged.get(SOURCE):
-        return SourceHint(repository=merged[SOURCE], revision=merged.get(REVISION) or None)
+        return SourceHint(repository=_clean(merged[SOURCE]), revision=_clean(merged.get(REVISION)))
     try:
         project = json.loads(merged.get(PROJECT, "{}"))
         source = project.get("source") or {}
         repository = (source.get("metadata") or {}).get("repository")
         commit = (source.get("version") or {}).get("commit")
         if repository:
-            return SourceHint(repository=str(repository), revision=commit)
+            return SourceHint(repository=_clean(str(repository)), revision=_clean(commit))
     except (ValueError, AttributeError):
         pass
     for _layer, hit in view.hits("capture"):

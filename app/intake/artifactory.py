@@ -41,9 +41,9 @@ def check(registry: RegistrySettings) -> str | None:
 def verify(delivery: Delivery, registry: RegistrySettings) -> bool:
     supplied = delivery.headers.get(HEADER)
     webhook = registry.webhook
-    if webhook.secret is not None:
+    if webhook.secret:
         return same_secret(supplied, hmac_hex(webhook.secret.get_secret_value(), delivery.body))
-    return webhook.token is not None and same_secret(supplied, webhook.token.get_secret_value())
+    return bool(webhook.token) and same_secret(supplied, webhook.token.get_secret_value())  # type: ignore[union-attr]
 
 
 def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | IgnoredEvent]:

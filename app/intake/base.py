@@ -119,6 +119,8 @@ def load_json(body: bytes) -> Any:
         raise PayloadError(f"body is not JSON: {exc}") from None
     except RecursionError:
         raise PayloadError("body is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise PayloadError(f"body is not usable JSON: {str(exc)[:100]}") from None
 
 
 def text(value: Any, limit: int = 255) -> str:

@@ -33,7 +33,12 @@ class _Files:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tar = tarfile.open(path) if path.is_file() else None  # noqa: SIM115 - kept open
+        try:
+            self.tar = tarfile.open(path) if path.is_file() else None  # noqa: SIM115 - kept open
+        except (tarfile.TarError, OSError) as exc:
+            raise RegistryError(
+                f"{path}: not a readable tar archive ({type(exc).__name__})"
+            ) from None
 
     def exists(self, name: str) -> bool:
         if self.tar is None:
@@ -53,6 +58,10 @@ class _Files:
             handle = self.tar.extractfile(name)
         except KeyError:
             handle = None
+        except (tarfile.TarError, OSError) as exc:
+            raise RegistryError(
+                f"{self.path}: cannot read {name!r} ({type(exc).__name__})"
+            ) from None
         if handle is None:
             raise RegistryError(f"{self.path}: no file {name!r}")
         return handle  # type: ignore[return-value]

@@ -122,3 +122,19 @@ def test_any_links_resolve_or_give_none_without_escaping(links: dict[str, str]) 
         assert resolved is None or (
             not posixpath.isabs(resolved) and ".." not in resolved.split("/")
         )
+
+
+def test_entries_under_a_symlinked_directory_land_where_it_points() -> None:
+    usrmerge = LayerFacts(
+        "l0",
+        entries=[
+            Entry("usr/bin", DIR),
+            Entry("bin", SYMLINK, link="usr/bin"),
+            Entry("usr/bin/bash", FILE),
+        ],
+    )
+    later = LayerFacts("l1", entries=[Entry("bin/sh", SYMLINK, link="bash")])
+    fs = Filesystem.from_layers([usrmerge, later])
+    assert fs.get("bin")[0].kind == SYMLINK  # the link survives
+    assert fs.resolve("bin/sh") == "usr/bin/bash"
+    assert fs.get("usr/bin/sh") is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -374,3 +375,55 @@ def test_an_unreadable_layer_is_a_finding() -> None:
 
     [finding] = [f for f in rules.judge(view) if f.rule == "unreadable-layer"]
     assert finding.layer == view.layer_digests[0] and "EOFError" in finding.evidence
+
+
+# --- found by review: credentials hiding in places meant to be kept --------------------------
+
+
+@pytest.mark.timeout(30)  # the old private-key pattern backtracked quadratically here
+def test_many_begin_markers_without_an_end_are_not_a_hang() -> None:
+    from app.analysis import secrets
+
+    data = b"-----BEGIN RSA PRIVATE KEY-----\n" * (1024 * 1024 // 32)
+    assert secrets.in_file("app/keys.txt", data) == []
+
+
+def test_a_git_config_keeps_only_remote_urls_and_its_extraheader_is_a_secret() -> None:
+    token = base64.b64encode(b"x-access-token:ghs_" + b"Q" * 36).decode()
+    config_text = (
+        f'[core]\n\tbare = false\n[remote "origin"]\n\turl = https://bot:pw@github.com/acme/app\n'
+        f'[http "https://github.com/"]\n\textraheader = AUTHORIZATION: basic {token}\n'
+    )
+    view = images.view([[tars.file("app/.git/config", config_text)]])
+    from app.analysis import rules
+
+    found = rules.judge(view)
+    assert any(f.rule == "secret-file" and "extraheader" in f.evidence for f in found)
+    captured = view.captured("app/.git/config")
+    assert captured == '[remote "origin"]\nurl = https://github.com/acme/app'
+    assert token not in str(view.layers[0].hits)
+
+
+def test_source_urls_lose_their_credentials() -> None:
+    from app.analysis import source
+
+    cfg = config(
+        labels={
+            "org.opencontainers.image.source": "https://ci-bot:S3cr3tpassw0rd@git.example.com/acme/app.git"
+        }
+    )
+    hint = source.hint(images.view([[]], cfg))
+    assert hint.repository == "https://git.example.com/acme/app.git"
+
+
+def test_credentials_in_env_urls_and_aws_keys_starting_with_a_slash() -> None:
+    env = [
+        "DATABASE_URL=postgres://app:hunter2hunter2@db:5432/app",
+        "PLAIN_URL=https://example.com/x",
+        "AWS_SECRET_ACCESS_KEY=/wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "CERT_PATH=/run/secrets/cert",
+    ]
+    view = images.view([[]], config(env=env))
+    flagged = sorted(name for name, _ in view.config.env_secrets)
+    assert flagged == ["AWS_SECRET_ACCESS_KEY", "DATABASE_URL"]
+    assert "hunter2hunter2" not in str(view.config.to_dict())

@@ -538,3 +538,17 @@ def test_no_body_makes_any_parser_raise_anything_but_a_payload_error(
         for parsed in events:
             assert isinstance(parsed, PushEvent | IgnoredEvent)
             assert len(parsed.delivery_id) <= 128 and "\x00" not in (parsed.repository or "")
+
+
+def test_empty_secrets_are_refused_at_start_up() -> None:
+    for webhook in ({"secret": "", "token": TOKEN}, {"token": ""}):
+        with pytest.raises(ValueError, match="an empty secret proves nothing"):
+            RegistrySettings(
+                name="r", sender="artifactory", url="https://a.example", webhook=webhook
+            )
+
+
+def test_numbers_python_will_not_convert_are_a_payload_error() -> None:
+    body = b'{"events": [{"id": "e", "size": ' + b"9" * 5000 + b"}]}"
+    with pytest.raises(PayloadError, match="not usable JSON"):
+        parse("distribution", "https://r.example", body)
