@@ -158,3 +158,71 @@ def test_basic_auth_registry_with_configured_credentials(tmp_path) -> None:
             RegistryClient(locked.url, username="ci", password="wrong").manifest(
                 "acme/locked", "v1"
             )
+
+
+class TokenRegistry:
+    """A registry that wants a Bearer token from its own token service, as Docker Hub, ghcr.io
+    and Harbor do: 401 with a challenge, then the token endpoint, then the retry."""
+
+    def __init__(self, body: bytes, password: str | None = None) -> None:
+        self.body = body
+        self.password = password
+        self.token_requests: list[dict[str, str]] = []
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/token"):
+                    auth = self.headers.get("Authorization", "")
+                    registry.token_requests.append({"path": self.path, "auth": auth})
+                    if registry.password is not None and "Basic" not in auth:
+                        return self._send(401, b"{}", {})
+                    return self._send(
+                        200,
+                        json.dumps({"token": "t0ken"}).encode(),
+                        {"Content-Type": "application/json"},
+                    )
+                if self.headers.get("Authorization") != "Bearer t0ken":
+                    challenge = (
+                        f'Bearer realm="{registry.url}/token",service="test",'
+                        f'scope="repository:a/b:pull"'
+                    )
+                    return self._send(401, b"{}", {"WWW-Authenticate": challenge})
+                return self._send(200, registry.body, {})
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda _request, _address: None  # type: ignore[method-assign]
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+
+@pytest.mark.parametrize("password", [None, "pw"])
+def test_bearer_token_challenges_anonymous_and_with_credentials(password: str | None) -> None:
+    token_registry = TokenRegistry(MANIFEST, password)
+    try:
+        client = RegistryClient(
+            token_registry.url, username="u" if password else None, password=password
+        )
+        digest = oci.sha256(MANIFEST)
+        assert client.manifest("a/b", digest).raw == MANIFEST
+        assert client.manifest("a/b", digest).raw == MANIFEST  # the token is reused
+        [token_request] = token_registry.token_requests  # one token, reused for the second read
+        assert "scope=repository" in token_request["path"]
+        assert ("Basic" in token_request["auth"]) is (password is not None)
+    finally:
+        token_registry.server.shutdown()
+        token_registry.server.server_close()
