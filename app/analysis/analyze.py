@@ -112,6 +112,7 @@ class Analyzer:
     stats: Stats = field(default_factory=Stats)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _workers: ProcessPoolExecutor | None = None
 
     def targets(self, reference: str, platform: str = "all") -> tuple[Manifest, list[Target]]:
         """The platform images behind ``reference``; attestations and signatures are skipped."""
@@ -209,28 +210,56 @@ class Analyzer:
         if self.processes < 2 or len(pending) < 2 or size < self.process_threshold:
             return
         opener = self.source.opener()
-        context = multiprocessing.get_context("spawn")  # safe from a threaded worker
-        with ProcessPoolExecutor(
-            max_workers=self.processes, mp_context=context, initializer=_worker_setup
-        ) as pool:
-            # Largest first, so the two workers finish together instead of one waiting on a
-            # big layer the other could have started.
-            biggest_first = sorted(pending, key=lambda d: -int(d.get("size") or 0))
-            futures = {
-                str(d["digest"]): pool.submit(
-                    _walk_blob,
-                    opener,
-                    str(d["digest"]),
-                    str(d.get("mediaType", "")),
-                    self.limits,
-                )
-                for d in biggest_first
-            }
-            try:
-                self._collect(futures)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)  # do not walk the rest for nothing
-                raise
+        pool = self._pool()
+        # Largest first, so the two workers finish together instead of one waiting on a
+        # big layer the other could have started.
+        biggest_first = sorted(pending, key=lambda d: -int(d.get("size") or 0))
+        futures = {
+            str(d["digest"]): pool.submit(
+                _walk_blob,
+                opener,
+                str(d["digest"]),
+                str(d.get("mediaType", "")),
+                self.limits,
+            )
+            for d in biggest_first
+        }
+        try:
+            self._collect(futures)
+        except BaseException:
+            for future in futures.values():  # do not walk the rest for nothing
+                future.cancel()
+            raise
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._workers is None:
+            context = multiprocessing.get_context("spawn")  # safe from a threaded worker
+            self._workers = ProcessPoolExecutor(
+                max_workers=self.processes, mp_context=context, initializer=_worker_setup
+            )
+        return self._workers
+
+    def warm_up(self, manifests: Iterable[Manifest]) -> None:
+        """Start the worker processes while the config is still being fetched, when the layers
+        are big enough to be walked by them (their start costs about 0.2 s)."""
+        if self.processes < 2:
+            return
+        layers = {
+            str(layer.get("digest")): int(layer.get("size") or 0)
+            for manifest in manifests
+            for layer in manifest.data.get("layers") or []
+            if isinstance(layer, dict)
+        }
+        size = sum(n for digest, n in layers.items() if self._cached("layer", digest) is None)
+        if size >= self.process_threshold:
+            pool = self._pool()
+            for _ in range(self.processes):
+                pool.submit(_worker_setup)
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True, cancel_futures=True)
+            self._workers = None
 
     def _collect(self, futures: dict[str, Future[dict]]) -> None:
         for index, (digest, future) in enumerate(futures.items()):
@@ -287,9 +316,13 @@ class Analyzer:
         )
 
     def report(self, name: str, top: Manifest, targets: Iterable[Target]) -> Report:
-        return Report(
-            reference=name, digest=top.digest, platforms=tuple(self.analyze(t) for t in targets)
-        )
+        targets = list(targets)
+        self.warm_up(t.manifest for t in targets)
+        try:
+            platforms = tuple(self.analyze(t) for t in targets)
+        finally:
+            self.close()
+        return Report(reference=name, digest=top.digest, platforms=platforms)
 
     def _cached(self, kind: str, digest: str) -> dict | None:
         if self.cache is None:

@@ -81,16 +81,20 @@ def process_event(settings: Settings, db: Database, event_id: int) -> None:
         if event.digest is None:  # a tag-only sender (Docker Hub, Quay): record what it resolved to
             repo.resolve_event_digest(session, event_id, top.digest)
     busy, before, last_scan = [], [], None
-    for target in targets:
-        outcome = _scan_platform(settings, db, analyzer, event, event_id, target, top.digest)
-        if outcome is None:
-            return  # the event was closed as failed
-        if outcome[0] == "busy":
-            busy.append(target.manifest.digest)
-            continue
-        if outcome[0] == "done":
-            before.append(target.manifest.digest)
-        last_scan = outcome[1]
+    analyzer.warm_up(t.manifest for t in targets)
+    try:
+        for target in targets:
+            outcome = _scan_platform(settings, db, analyzer, event, event_id, target, top.digest)
+            if outcome is None:
+                return  # the event was closed as failed
+            if outcome[0] == "busy":
+                busy.append(target.manifest.digest)
+                continue
+            if outcome[0] == "done":
+                before.append(target.manifest.digest)
+            last_scan = outcome[1]
+    finally:
+        analyzer.close()
     if busy:
         raise ScanBusy(f"{', '.join(busy)} being analyzed by another job")
     reason = "; ".join(f"{digest}: already analyzed" for digest in before) or None
