@@ -161,14 +161,9 @@ class Analyzer:
 
     def layer_facts(self, descriptor: dict, index: int, total: int) -> LayerFacts:
         digest = str(descriptor.get("digest"))
-        if digest in self._layers:
+        if self._known(digest):
             return self._layers[digest]
-        cached = self._cached("layer", digest)
-        if cached is not None:
-            with self._lock:
-                self.stats.layers_cached += 1
-            facts = layer_from_dict(cached)
-        elif _FOREIGN in str(descriptor.get("mediaType", "")):
+        if _FOREIGN in str(descriptor.get("mediaType", "")):
             facts = LayerFacts(digest, error="foreign layer: hosted outside the registry, not read")
         else:
             if self.progress:
@@ -184,13 +179,23 @@ class Analyzer:
                     )
                 except ValueError as exc:  # the bytes are not the blob the digest names
                     raise RegistryError(str(exc)) from exc
-            with self._lock:
-                self.stats.blob_bytes += facts.compressed_bytes
-                self.stats.layers_walked += 1
-            if facts.error is None or "download" not in facts.error:
-                self._store("layer", digest, layer_to_dict(facts))
+            self._record_walk(facts)
+            return facts
         self._layers[digest] = facts
         return facts
+
+    def _known(self, digest: str) -> bool:
+        """Whether this layer's facts are at hand: walked already in this analysis, or in the
+        cache (loaded once, here: the cache holds compressed JSON worth parsing only once)."""
+        if digest in self._layers:
+            return True
+        cached = self._cached("layer", digest)
+        if cached is None:
+            return False
+        with self._lock:
+            self.stats.layers_cached += 1
+        self._layers[digest] = layer_from_dict(cached)
+        return True
 
     def _walk_elsewhere(self, descriptors: list[dict]) -> None:
         """Walk big uncached layers in worker processes, two at a time.
@@ -202,9 +207,7 @@ class Analyzer:
         pending = [
             d
             for d in descriptors
-            if str(d.get("digest")) not in self._layers
-            and _FOREIGN not in str(d.get("mediaType", ""))
-            and self._cached("layer", str(d.get("digest"))) is None
+            if _FOREIGN not in str(d.get("mediaType", "")) and not self._known(str(d.get("digest")))
         ]
         size = sum(int(d.get("size") or 0) for d in pending)
         if self.processes < 2 or len(pending) < 2 or size < self.process_threshold:
@@ -250,7 +253,7 @@ class Analyzer:
             for layer in manifest.data.get("layers") or []
             if isinstance(layer, dict)
         }
-        size = sum(n for digest, n in layers.items() if self._cached("layer", digest) is None)
+        size = sum(n for digest, n in layers.items() if not self._known(digest))
         if size >= self.process_threshold:
             pool = self._pool()
             for _ in range(self.processes):
