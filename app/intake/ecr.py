@@ -91,58 +91,23 @@ def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | Ig
     event = mapping(event)
     detail = mapping(event.get("detail"))
     repository = detail.get("repository-name")
+
+    def ignored(reason: str) -> list[PushEvent | IgnoredEvent]:
+        return [ignore(name, registry, delivery, own_id, reason, repository)]
+
     kind = text(event.get("detail-type"))
     if text(event.get("source")) != "aws.ecr" or kind != "ECR Image Action":
-        return [
-            ignore(
-                name,
-                registry,
-                delivery,
-                own_id,
-                f"{kind or 'event'!r} is not an image action",
-                repository,
-            )
-        ]
+        return ignored(f"{kind or 'event'!r} is not an image action")
     action, result = text(detail.get("action-type")), text(detail.get("result"))
     if action != "PUSH" or result != "SUCCESS":
-        return [
-            ignore(
-                name,
-                registry,
-                delivery,
-                own_id,
-                f"action {action} {result} is not a push",
-                repository,
-            )
-        ]
+        return ignored(f"action {action} {result} is not a push")
     host = f"{text(event.get('account'))}.dkr.ecr.{text(event.get('region'))}.amazonaws.com"
     if host != registry.host:
-        return [
-            ignore(
-                name,
-                registry,
-                delivery,
-                own_id,
-                f"image on {host!r}, not on this registry's host {registry.host!r}",
-                repository,
-            )
-        ]
+        return ignored(f"image on {host!r}, not on this registry's host {registry.host!r}")
     media_type = detail.get("manifest-media-type")
-    if text(detail.get("artifact-media-type")) not in (
-        "",
-        "application/vnd.docker.container.image.v1+json",
-        "application/vnd.oci.image.config.v1+json",
-    ):
-        return [
-            ignore(
-                name,
-                registry,
-                delivery,
-                own_id,
-                f"artifact type {text(detail.get('artifact-media-type'))!r} is not an image",
-                repository,
-            )
-        ]
+    artifact = text(detail.get("artifact-media-type"))
+    if artifact not in _IMAGE_CONFIGS:
+        return ignored(f"artifact type {artifact!r} is not an image")
     return [
         image_event(
             sender=name,

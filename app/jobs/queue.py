@@ -14,7 +14,7 @@ from app.store import repo
 from app.store.db import Database
 
 log = logging.getLogger(__name__)
-STRANDED_AFTER = timedelta(seconds=30)
+STRANDED_AFTER = timedelta(seconds=30)  # beyond a scan's lease: its job must have been lost
 RETRIES = 3
 BUSY_RETRY_SECONDS = 5  # a scan takes seconds; a dead holder is bounded by its lease
 
