@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from app.config import Settings
 from app.demo.registry import LocalRegistry
 from app.store.db import Database, normalize_url
+
+# Property tests check behaviour, not speed: on a loaded 2-core CI machine hypothesis's default
+# 200 ms deadline per example fails tests at random.
+hypothesis_settings.register_profile("tightship", deadline=None)
+hypothesis_settings.load_profile("tightship")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "test-token-3f9a8c1e77d04b2b"
