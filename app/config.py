@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -200,21 +201,26 @@ class SlackChannel(_Model):
 NotifyChannel = Annotated[SlackChannel, Field(discriminator="type")]
 
 
-class RemediationSettings(_Model):
-    user: str = "65532:65532"
+def numeric_non_root(value: str) -> str:
+    """A run-as user Kubernetes ``runAsNonRoot`` can verify: numeric uid[:gid], uid not 0."""
+    match = _USER.match(value)
+    if not match:
+        raise ValueError(
+            f"{value!r} is not numeric uid[:gid]; Kubernetes runAsNonRoot can only "
+            "verify numeric users"
+        )
+    if int(match["uid"]) == 0:
+        raise ValueError("uid 0 is root")
+    return value
 
-    @field_validator("user")
-    @classmethod
-    def _numeric_non_root(cls, value: str) -> str:
-        match = _USER.match(value)
-        if not match:
-            raise ValueError(
-                f"{value!r} is not numeric uid[:gid]; Kubernetes runAsNonRoot can only "
-                "verify numeric users"
-            )
-        if int(match["uid"]) == 0:
-            raise ValueError("uid 0 is root")
-        return value
+
+NumericUser = Annotated[str, AfterValidator(numeric_non_root)]
+
+
+class RemediationSettings(_Model):
+    user: NumericUser = "65532:65532"
+    # Base image mapping entries that win over the defaults (docs/fixes.md).
+    bases: dict[str, str] = {}
 
 
 class AnalysisSettings(_Model):
@@ -304,7 +310,7 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _describe(error: ValidationError) -> str:
+def describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         loc = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-after"))
@@ -346,4 +352,4 @@ def load_settings(
     except ConfigError as exc:
         raise ConfigError(f"{prefix}{exc}") from None
     except ValidationError as exc:
-        raise ConfigError(f"{prefix}{_describe(exc)}") from None
+        raise ConfigError(f"{prefix}{describe(exc)}") from None

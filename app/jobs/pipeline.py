@@ -196,16 +196,19 @@ def _fix(settings: Settings, report: Report, event: PushEvent) -> FixOutcome:
             settings.scm.author_email,
             settings.scm.local.base_branch,
         )
-        fix_plan, notes = plan(
+        planned = plan(
             report,
             checkout,
             target.repository,
             target.path,
             event.repository,
             settings.remediation.user,
+            settings.remediation.bases,
         )
+        fix_plan = planned.plan
         if fix_plan is None:
-            return FixOutcome("skipped", "; ".join(notes) or "nothing to change")
+            reasons = planned.notes or tuple(d.detail for d in planned.decisions if not d.done)
+            return FixOutcome("skipped", "; ".join(reasons) or "nothing to change")
         outcome = checkout.apply(fix_plan)
     except ScmError as exc:
         return FixOutcome("failed", str(exc))

@@ -1,102 +1,337 @@
-"""Jib with Maven: set the container user in pom.xml.
+"""Jib with Maven: the container user and the base image, set where Jib will read them.
 
 Jib copies the base image's user, and its default bases (eclipse-temurin) set none, so a
-Jib image runs as root unless the build says otherwise. Jib reads ``jib.container.user``
-from the POM's ``<properties>`` before the plugin's ``<container><user>`` (Maven property
-precedence, research/remediation.md §1.2), so where that property exists it is the only
-edit that takes effect.
+Jib image runs as root unless the build says otherwise. Jib reads ``jib.container.user`` and
+``jib.from.image`` from the POM's ``<properties>`` (its own or a parent's) before the
+plugin's XML (research/remediation.md §1.2), so where such a property exists it is the only
+edit that takes effect. Parents are followed inside the repository, as Maven does with
+``<relativePath>``; configuration in a parent's ``<pluginManagement>`` is edited there.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from app.models import FileEdit, PlatformReport
+from app.models import FileEdit
 from app.remediation import xmltext
-from app.remediation.base import FixResult, SourceTree
+from app.remediation.base import FixContext, FixResult, Outcome, edit
 
 name = "jib-maven"
 ARTIFACT = "jib-maven-plugin"
-USER_PROPERTY = "jib.container.user"
+USER_RULES = ("root-user", "non-numeric-user")
+BASE_RULES = ("non-minimal-base", "shell", "package-manager")
+SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
+PREFIXES = ("registry://", "docker://")
 _REFERENCE = re.compile(r"^\$\{(?P<name>[^}]+)\}$")
+_MAX_PARENTS = 10
 
 
-def applies(platform: PlatformReport, tree: SourceTree, root: str) -> bool:
-    if platform.builder.kind != "jib" or platform.builder.tool not in (None, ARTIFACT):
+@dataclass(frozen=True, slots=True)
+class Setting:
+    property: str  # the Maven property Jib reads first
+    path: tuple[str, ...]  # where it sits under the plugin's <configuration>
+
+
+USER = Setting("jib.container.user", ("container", "user"))
+BASE = Setting("jib.from.image", ("from", "image"))
+
+
+class Refused(Exception):
+    """The setting cannot be changed safely; the message says why."""
+
+
+@dataclass
+class Pom:
+    path: str
+    doc: xmltext.XmlDocument
+
+    def property(self, key: str) -> xmltext.Node | None:
+        properties = self.doc.root.child("properties")
+        return properties.child(key) if properties is not None else None
+
+    def plugins(self, artifact: str = ARTIFACT) -> list[xmltext.Node]:
+        return [
+            p for p in self.doc.root.iter("plugin") if self.value(p.child("artifactId")) == artifact
+        ]
+
+    def value(self, node: xmltext.Node | None) -> str:
+        if node is None or node.self_closing:
+            return ""
+        return self.doc.text(node).strip()
+
+
+class Poms:
+    """The module's POM and its parents in the repository, nearest first; re-read after edits."""
+
+    def __init__(self, ctx: FixContext) -> None:
+        self.ctx = ctx
+        self.module = ctx.path("pom.xml")
+        self.texts: dict[str, str] = {}
+        self.chain: list[Pom] = []
+        self.reload()
+
+    def reload(self) -> None:
+        self.chain = []
+        path: str | None = self.module
+        while path is not None and len(self.chain) < _MAX_PARENTS:
+            text = self.texts.get(path)
+            if text is None:
+                text = self.ctx.tree.read(path)
+                if text is None:
+                    break
+                self.texts[path] = text
+            pom = Pom(path, xmltext.parse(text.encode("utf-8")))
+            self.chain.append(pom)
+            path = self._parent_path(pom)
+            if path in {p.path for p in self.chain}:
+                break
+
+    @staticmethod
+    def _parent_path(pom: Pom) -> str | None:
+        parent = pom.doc.root.child("parent")
+        if parent is None:
+            return None
+        relative = parent.child("relativePath")
+        if relative is not None and not pom.value(relative):
+            return None  # <relativePath/>: the parent comes from a repository, not this tree
+        target = pom.value(relative) if relative is not None else "../pom.xml"
+        if not target.endswith(".xml"):
+            target = posixpath.join(target, "pom.xml")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(pom.path), target))
+        return None if path.startswith("../") or path == ".." else path
+
+    def resolve(self, value: str, depth: int = 0) -> str:
+        """``${name}`` resolved through the chain's properties (unresolvable ones kept)."""
+
+        def lookup(match: re.Match[str]) -> str:
+            for pom in self.chain:
+                node = pom.property(match[1])
+                if node is not None and depth < 5:
+                    return self.resolve(pom.value(node), depth + 1)
+            return match[0]
+
+        return re.sub(r"\$\{([^}]+)\}", lookup, value)
+
+    def definition(self, key: str) -> tuple[Pom, xmltext.Node] | None:
+        for pom in self.chain:
+            node = pom.property(key)
+            if node is not None:
+                return pom, node
+        return None
+
+    def declarations(self) -> Iterator[tuple[Pom, list[xmltext.Node]]]:
+        for pom in self.chain:
+            plugins = pom.plugins()
+            if plugins:
+                yield pom, plugins
+
+    def apply(self, splices: dict[str, list[xmltext.Splice]]) -> None:
+        for path, items in splices.items():
+            pom = next(p for p in self.chain if p.path == path)
+            self.texts[path] = xmltext.apply(pom.doc.source, items).decode("utf-8")
+        self.reload()
+
+    def edits(self) -> tuple[FileEdit, ...]:
+        original = {p: self.ctx.tree.read(p) for p in self.texts}
+        return tuple(e for p, t in self.texts.items() for e in edit(p, original[p], t))
+
+
+def applies(ctx: FixContext) -> bool:
+    builder = ctx.platform.builder
+    if builder.kind != "jib" or builder.tool not in (None, ARTIFACT):
         return False
-    pom = tree.read(_join(root, "pom.xml"))
-    return pom is not None and ARTIFACT in pom
-
-
-def fix(platform: PlatformReport, tree: SourceTree, root: str, user: str) -> FixResult:
-    rules = {f.rule for f in platform.findings}
-    if "root-user" not in rules:
-        return FixResult()
-    path = _join(root, "pom.xml")
-    text = tree.read(path)
-    if text is None:
-        return FixResult(notes=(f"{path} not found",))
     try:
-        new = set_container_user(text, user)
+        poms = Poms(ctx)
+    except xmltext.XmlError:
+        return ARTIFACT in (ctx.read("pom.xml") or "")
+    return any(True for _ in poms.declarations())
+
+
+def fix(ctx: FixContext) -> FixResult:
+    user_rules = tuple(r for r in USER_RULES if r in ctx.rules)
+    base_rules = tuple(r for r in BASE_RULES if r in ctx.rules)
+    if not user_rules and not base_rules:
+        return FixResult()
+    try:
+        poms = Poms(ctx)
     except xmltext.XmlError as exc:
-        return FixResult(notes=(f"{path}: left unchanged, cannot edit it safely: {exc}",))
-    if new is None:
-        return FixResult(notes=(f"{path} declares no {ARTIFACT}",))
-    if new == text:
-        return FixResult(fixed=("root-user",), notes=(f"{path} already sets user {user}",))
-    return FixResult(
-        edits=(FileEdit(path=path, old=text, new=new),),
-        fixed=("root-user",),
-        notes=(f"{path}: Jib container user set to {user}",),
+        reason = f"{ctx.path('pom.xml')}: left unchanged, cannot edit it safely: {exc}"
+        return FixResult(outcomes=(Outcome(user_rules + base_rules, False, reason),))
+    if not poms.chain:
+        return FixResult(
+            outcomes=(Outcome(user_rules + base_rules, False, f"{poms.module} not found"),)
+        )
+    outcomes = []
+    if base_rules:
+        outcomes.append(_switch_base(poms, ctx, base_rules))
+    if user_rules:
+        outcomes.append(_set_user(poms, ctx.user, user_rules))
+    return FixResult(edits=poms.edits(), outcomes=tuple(outcomes))
+
+
+def _set_user(poms: Poms, user: str, rules: tuple[str, ...]) -> Outcome:
+    try:
+        where = _set(poms, USER, lambda _current: user)
+    except (Refused, xmltext.XmlError) as exc:
+        return Outcome(rules, False, f"container user not set: {exc}")
+    return Outcome(rules, True, f"Jib container user set to {user} in {where}")
+
+
+def _switch_base(poms: Poms, ctx: FixContext, rules: tuple[str, ...]) -> Outcome:
+    module = poms.chain[0]
+    if module.value(module.doc.root.child("packaging")) == "war":
+        return Outcome(
+            rules,
+            False,
+            f"{module.path} builds a WAR, which needs a servlet container base; base kept",
+        )
+    shell = _shell_entrypoint(poms)
+    if shell:
+        return Outcome(
+            rules,
+            False,
+            f"the Jib entrypoint runs {shell}, which a distroless base does not have; base kept",
+        )
+    current = _current(poms, BASE)
+    bare = current.split("://", 1)[1] if current.startswith(PREFIXES) else current
+    if bare and bare in ctx.bases.targets():
+        return Outcome(rules, True, f"the Jib base image is already {bare}")
+    if bare:
+        choice = ctx.bases.for_image(bare)
+        if choice is None:
+            return Outcome(
+                rules,
+                False,
+                f"no minimal replacement is mapped for the base {bare}; add a `bases` entry "
+                "for it (docs/fixes.md); base kept",
+            )
+        runtime = f"the current base {bare}"
+    else:
+        release = java_release(poms)
+        if release is None:
+            return Outcome(
+                rules,
+                False,
+                "the Java release is not declared in the POMs (maven.compiler.release, "
+                "java.version …); base kept",
+            )
+        choice = ctx.bases.for_java(release)
+        runtime = f"Java {release}"
+    if not choice.image:
+        return Outcome(
+            rules, False, f"{runtime}: {choice.why}; base kept, run as a non-root user instead"
+        )
+    try:
+        where = _set(poms, BASE, lambda current: _keep_prefix(current, choice.image))
+    except (Refused, xmltext.XmlError) as exc:
+        return Outcome(rules, False, f"base image not switched: {exc}")
+    return Outcome(
+        rules,
+        True,
+        f"Jib base image set to {choice.image} in {where} (for {runtime}): no shell, "
+        "no package manager",
     )
 
 
-def set_container_user(pom: str, user: str) -> str | None:
-    """The pom with Jib's effective container user set to ``user``; None if Jib is absent."""
-    source = pom.encode("utf-8")
-    doc = xmltext.parse(source)
-    project = doc.root
-    properties = project.child("properties")
-    defined = properties.child(USER_PROPERTY) if properties else None
-    if defined is not None:
-        return _apply(doc, [xmltext.set_text(doc, defined, user)])
-    plugins = [p for p in project.iter("plugin") if _artifact(doc, p) == ARTIFACT]
-    if not plugins:
-        return None
-    configured = [p for p in plugins if p.child("configuration") is not None]
-    targets = configured or [_preferred(plugins)]
-    splices = {
-        (s.start, s.end): s  # two plugins may share one ${property}: edit it once
-        for p in targets
-        if (s := _user_splice(doc, p, properties, user)) is not None
-    }
-    return _apply(doc, list(splices.values()))
+def _keep_prefix(current: str, image: str) -> str:
+    prefix = next((p for p in PREFIXES if current.startswith(p)), "")
+    return prefix + image
 
 
-def _user_splice(
-    doc: xmltext.XmlDocument, plugin: xmltext.Node, properties: xmltext.Node | None, user: str
-) -> xmltext.Splice | None:
-    configuration = plugin.child("configuration")
-    if configuration is None:
-        return xmltext.append_child(doc, plugin, ["configuration", "container", "user"], user)
-    container = configuration.child("container")
-    if container is None:
-        return xmltext.append_child(doc, configuration, ["container", "user"], user)
-    element = container.child("user")
-    if element is None:
-        return xmltext.append_child(doc, container, ["user"], user)
-    current = "" if element.self_closing else doc.text(element).strip()
+def _current(poms: Poms, setting: Setting) -> str:
+    """The value Jib would use now ('' when the build leaves it to Jib's default)."""
+    definition = poms.definition(setting.property)
+    if definition is not None:
+        return poms.resolve(definition[0].value(definition[1]))
+    for pom, plugins in poms.declarations():
+        for plugin in plugins:
+            element = _element(plugin, ("configuration", *setting.path))
+            if element is not None:
+                return poms.resolve(pom.value(element))
+    return ""
+
+
+Value = Callable[[str], str]  # the current (resolved) value → the value to set
+
+
+def _set(poms: Poms, setting: Setting, value: Value) -> str:
+    """Make Jib's effective ``setting`` ``value(current)``; returns where that was done."""
+    definition = poms.definition(setting.property)
+    if definition is not None:
+        pom, node = definition
+        splices: dict[str, dict[int, xmltext.Splice]] = {}
+        where = _change(poms, pom, node, value, splices, f"property {setting.property}")
+        return _commit(poms, splices, [where])
+    declared = list(poms.declarations())
+    if not declared:
+        raise Refused(f"no {ARTIFACT} in {poms.module} or its parents in this repository")
+    xml_path = "".join(f"<{tag}>" for tag in setting.path)
+    for pom, plugins in declared:
+        elements = [e for p in plugins if (e := _element(p, ("configuration", *setting.path)))]
+        if elements:
+            splices = {}
+            places = [_change(poms, pom, e, value, splices, xml_path) for e in elements]
+            return _commit(poms, splices, places)
+    for pom, plugins in declared:
+        configured = [c for p in plugins if (c := p.child("configuration")) is not None]
+        if configured:
+            added = [_append(pom, c, list(setting.path), value("")) for c in configured]
+            return _commit(poms, {pom.path: dict(enumerate(added))}, [f"{pom.path} ({xml_path})"])
+    pom, plugins = declared[0]
+    splice = _append(pom, _preferred(plugins), ["configuration", *setting.path], value(""))
+    return _commit(poms, {pom.path: {0: splice}}, [f"{pom.path} ({xml_path})"])
+
+
+def _change(
+    poms: Poms,
+    pom: Pom,
+    node: xmltext.Node,
+    value: Value,
+    splices: dict[str, dict[int, xmltext.Splice]],
+    label: str,
+) -> str:
+    """Queue the change of one element's value, following a ``${name}`` to its definition."""
+    current = pom.value(node)
     reference = _REFERENCE.match(current)
-    if reference and properties is not None:
-        definition = properties.child(reference["name"])
-        if definition is not None:
-            # Change the value where it is defined, not the reference to it.
-            return (
-                None
-                if doc.text(definition).strip() == user
-                else (xmltext.set_text(doc, definition, user))
+    if reference:
+        definition = poms.definition(reference["name"])
+        if definition is None:
+            raise Refused(
+                f"{pom.path}: {label} reads ${{{reference['name']}}}, which is defined outside "
+                "this repository"
             )
-    return None if current == user else xmltext.set_text(doc, element, user)
+        pom, node = definition
+        label = f"property {reference['name']}"
+        current = pom.value(node)
+    new = value(poms.resolve(current))
+    if new != current:
+        splices.setdefault(pom.path, {})[node.start] = xmltext.set_text(pom.doc, node, new)
+    return f"{pom.path} ({label})"
+
+
+def _commit(poms: Poms, splices: dict[str, dict[int, xmltext.Splice]], places: list[str]) -> str:
+    poms.apply({path: list(items.values()) for path, items in splices.items() if items})
+    return ", ".join(dict.fromkeys(places))
+
+
+def _append(pom: Pom, parent: xmltext.Node, path: list[str], value: str) -> xmltext.Splice:
+    """Add ``path`` under ``parent``, reusing the elements of it that already exist."""
+    node = parent
+    while len(path) > 1 and (child := node.child(path[0])) is not None:
+        node, path = child, path[1:]
+    return xmltext.append_child(pom.doc, node, path, value)
+
+
+def _element(node: xmltext.Node, path: tuple[str, ...]) -> xmltext.Node | None:
+    for tag in path:
+        child = node.child(tag)
+        if child is None:
+            return None
+        node = child
+    return node
 
 
 def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
@@ -107,14 +342,35 @@ def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
     return plugins[0]
 
 
-def _artifact(doc: xmltext.XmlDocument, plugin: xmltext.Node) -> str:
-    artifact = plugin.child("artifactId")
-    return doc.text(artifact).strip() if artifact is not None else ""
+def _shell_entrypoint(poms: Poms) -> str | None:
+    """The shell a configured entrypoint starts (``bash -c /entrypoint.sh`` needs one)."""
+    for pom in poms.chain:
+        values = [pom.value(pom.property("jib.container.entrypoint"))]
+        for plugin in pom.plugins():
+            entry = _element(plugin, ("configuration", "container", "entrypoint"))
+            if entry is not None:
+                first = entry.children[0] if entry.children else entry
+                values.append(pom.value(first))
+        for value in values:
+            word = re.split(r"[,\s]+", poms.resolve(value).strip(), maxsplit=1)[0]
+            if posixpath.basename(word) in SHELLS:
+                return word
+    return None
 
 
-def _apply(doc: xmltext.XmlDocument, splices: list[xmltext.Splice]) -> str:
-    return xmltext.apply(doc.source, splices).decode("utf-8")
-
-
-def _join(root: str, name: str) -> str:
-    return f"{root.strip('/')}/{name}" if root.strip("/") else name
+def java_release(poms: Poms) -> int | None:
+    """The Java release the module compiles for, as Maven's compiler plugin would read it."""
+    candidates: list[str] = []
+    for pom in poms.chain:
+        for plugin in pom.plugins("maven-compiler-plugin"):
+            for key in ("release", "target"):
+                candidates.append(pom.value(_element(plugin, ("configuration", key))))
+    for key in ("maven.compiler.release", "maven.compiler.target", "java.version"):
+        found = poms.definition(key)
+        if found is not None:
+            candidates.append(found[0].value(found[1]))
+    for candidate in candidates:
+        match = re.fullmatch(r"(?:1\.)?(\d+)", poms.resolve(candidate).strip())
+        if match:
+            return int(match[1])
+    return None

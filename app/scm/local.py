@@ -101,6 +101,11 @@ class LocalRepository:
         except UnicodeDecodeError:
             return None
 
+    def paths(self) -> list[str]:
+        """Every file at the base revision, for fixers that look beyond one build file."""
+        listing = self._git("ls-tree", "-r", "-z", "--name-only", self.base)
+        return [p for p in listing.split("\0") if p]
+
     def _ref(self, branch: str) -> str | None:
         try:
             return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").strip()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from app.models import BaseImage, Builder, Finding, PlatformReport, Severity, SourceHint
 from app.remediation import jib_maven, xmltext
 from tests.conftest import FIXTURES
+from tests.remediation.support import context
 
 CORPUS = FIXTURES / "corpus" / "maven"
 GOLDEN = FIXTURES / "golden" / "jib-maven"
@@ -50,6 +51,15 @@ def effective_users(text: str) -> list[str]:
     return users
 
 
+def fix_user(text: str, *rules: str) -> str | None:
+    """The single pom after the fix of ``rules`` (root-user by default); None if untouched."""
+    result = jib_maven.fix(context({"pom.xml": text}, *(rules or ("root-user",))))
+    if not result.edits:
+        return None if not result.fixed else text
+    [edit] = result.edits
+    return edit.new
+
+
 def test_corpus_has_jib_poms() -> None:
     assert len(JIB_POMS) >= 15
 
@@ -57,7 +67,7 @@ def test_corpus_has_jib_poms() -> None:
 @pytest.mark.parametrize("pom", JIB_POMS, ids=lambda p: p.name[:60])
 def test_corpus_pom_fix_is_minimal_valid_idempotent_and_effective(pom: Path) -> None:
     before = pom.read_text()
-    after = jib_maven.set_container_user(before, USER)
+    after = fix_user(before)
     assert after is not None and after != before
     hardened_parse(after)  # still well-formed
     diff = [
@@ -70,7 +80,7 @@ def test_corpus_pom_fix_is_minimal_valid_idempotent_and_effective(pom: Path) -> 
     assert added and all(ALLOWED.match(line) for line in added), added
     # at most the one user (or property) line whose value was replaced
     assert len(removed) <= 1 and all(re.search(r"<(user|[\w.-]+)>[^<]*</", r) for r in removed)
-    assert jib_maven.set_container_user(after, USER) == after
+    assert fix_user(after) == after
     users = effective_users(after)
     assert users and set(users) == {USER}
 
@@ -79,14 +89,14 @@ def test_pom_without_jib_is_left_alone() -> None:
     pom = (
         CORPUS / "GoogleContainerTools__jib__examples_multi-module_hello-service_pom.xml"
     ).read_text()
-    assert jib_maven.set_container_user(pom, USER) is None
+    result = jib_maven.fix(context({"pom.xml": pom}, "root-user"))
+    assert not jib_maven.applies(context({"pom.xml": pom}, "root-user"))
+    assert result.edits == () and "no jib-maven-plugin" in result.notes[0]
 
 
 @pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.xml")), ids=lambda p: p.name[:60])
 def test_golden_files(golden: Path) -> None:
-    assert (
-        jib_maven.set_container_user((CORPUS / golden.name).read_text(), USER) == golden.read_text()
-    )
+    assert fix_user((CORPUS / golden.name).read_text()) == golden.read_text()
 
 
 def pom(body: str, properties: str = "") -> str:
@@ -113,7 +123,7 @@ def test_property_wins_over_the_plugin_xml() -> None:
         "\n        <configuration><container><user>0</user></container></configuration>",
         "\n    <jib.container.user>root</jib.container.user>",
     )
-    fixed = jib_maven.set_container_user(text, USER)
+    fixed = fix_user(text)
     assert "<jib.container.user>65532:65532</jib.container.user>" in fixed
     assert "<user>0</user>" in fixed  # ignored by Jib while the property exists; left as is
     assert effective_users(fixed) == [USER]
@@ -125,32 +135,32 @@ def test_reference_is_changed_at_its_definition() -> None:
         "          </container>\n        </configuration>",
         "\n    <run.as>root</run.as>",
     )
-    fixed = jib_maven.set_container_user(text, USER)
+    fixed = fix_user(text)
     assert "<run.as>65532:65532</run.as>" in fixed
     assert "<user>${run.as}</user>" in fixed
 
 
 def test_self_closing_configuration_and_user() -> None:
-    fixed = jib_maven.set_container_user(pom("\n        <configuration/>"), USER)
+    fixed = fix_user(pom("\n        <configuration/>"))
     assert effective_users(fixed) == [USER]
     text = pom(
         "\n        <configuration>\n          <container>\n            <user/>\n"
         "          </container>\n        </configuration>"
     )
-    fixed = jib_maven.set_container_user(text, USER)
+    fixed = fix_user(text)
     assert "<user>65532:65532</user>" in fixed and effective_users(fixed) == [USER]
 
 
 def test_tabs_and_crlf_are_kept() -> None:
     text = pom("").replace("  ", "\t").replace("\n", "\r\n")
-    fixed = jib_maven.set_container_user(text, USER)
+    fixed = fix_user(text)
     assert "\r\n\t\t\t\t<configuration>\r\n\t\t\t\t\t<container>\r\n" in fixed
     assert "\n" not in fixed.replace("\r\n", "")
 
 
 def test_plugin_only_in_a_profile_is_configured_there() -> None:
     text = (CORPUS / "piomin__sample-spring-boot-on-kubernetes__pom.xml").read_text()
-    fixed = jib_maven.set_container_user(text, USER)
+    fixed = fix_user(text)
     doc = xmltext.parse(fixed.encode())
     [user] = doc.root.iter("user")
     assert "profile" in user.path()
@@ -162,7 +172,7 @@ def test_comments_with_markup_do_not_confuse_offsets() -> None:
         "\n        <configuration attr='a>b'>\n          <to><image>x</image></to>\n"
         "        </configuration>"
     )
-    fixed = jib_maven.set_container_user(text, USER)
+    fixed = fix_user(text)
     assert "<!-- <configuration><container><user>0</user></container> -->" in fixed
     assert effective_users(fixed) == [USER]
 
@@ -176,42 +186,177 @@ def test_comments_with_markup_do_not_confuse_offsets() -> None:
     ],
 )
 def test_dtds_entities_and_broken_xml_are_refused(hostile: str) -> None:
-    with pytest.raises(xmltext.XmlError):
-        jib_maven.set_container_user(hostile, USER)
-
-
-class Tree:
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def read(self, path: str) -> str | None:
-        return self.files.get(path)
-
-
-def platform(
-    rules: tuple[str, ...] = ("root-user",), tool: str = "jib-maven-plugin"
-) -> PlatformReport:
-    return PlatformReport(
-        platform="linux/amd64",
-        digest="sha256:00",
-        user="",
-        builder=Builder("jib", tool, "3.4.4"),
-        base=BaseImage(),
-        source=SourceHint(),
-        findings=tuple(Finding(r, Severity.HIGH, "t", "e") for r in rules),
-    )
+    result = jib_maven.fix(context({"pom.xml": hostile}, "root-user"))
+    assert result.edits == () and result.fixed == ()
+    assert "cannot edit it safely" in result.notes[0]
 
 
 def test_fixer_reads_the_mapped_subdirectory_and_explains_itself() -> None:
-    tree = Tree({"svc/pom.xml": pom("")})
-    assert jib_maven.applies(platform(), tree, "svc")
-    assert not jib_maven.applies(platform(tool="jib-gradle-plugin"), tree, "svc")
-    assert not jib_maven.applies(platform(), tree, "")
-    result = jib_maven.fix(platform(), tree, "svc", USER)
+    files = {"svc/pom.xml": pom("")}
+    assert jib_maven.applies(context(files, "root-user", root="svc"))
+    assert not jib_maven.applies(context(files, "root-user", root="svc", tool="jib-gradle-plugin"))
+    assert not jib_maven.applies(context(files, "root-user"))
+    result = jib_maven.fix(context(files, "root-user", root="svc"))
     [edit] = result.edits
-    assert edit.path == "svc/pom.xml" and edit.old == tree.files["svc/pom.xml"]
+    assert edit.path == "svc/pom.xml" and edit.old == files["svc/pom.xml"]
     assert result.fixed == ("root-user",)
-    assert result.notes == ("svc/pom.xml: Jib container user set to 65532:65532",)
-    broken = jib_maven.fix(platform(), Tree({"pom.xml": "<project><!DOCTYPE x>"}), "", USER)
-    assert broken.edits == () and "cannot edit it safely" in broken.notes[0]
-    assert jib_maven.fix(platform(rules=()), tree, "svc", USER).edits == ()
+    assert result.notes == (
+        "Jib container user set to 65532:65532 in svc/pom.xml (<container><user>)",
+    )
+    assert jib_maven.fix(context(files, root="svc")).edits == ()
+
+
+def maven_effective(files: dict[str, str], module: str, key: str, xml: tuple[str, ...]) -> str:
+    """Jib's value for a setting, computed with lxml the way Maven and Jib read it: a
+    ``jib.*`` property anywhere in the module's parent chain (nearest first) wins, then the
+    nearest POM whose jib-maven-plugin configuration sets the element."""
+    chain = []
+    path: str | None = module
+    while path in files and len(chain) < 10:
+        root = hardened_parse(files[path])
+        chain.append(root)
+        parent = root.find("m:parent", NS)
+        relative = parent.findtext("m:relativePath", "../pom.xml", NS) if parent is not None else ""
+        path = (
+            posixpath.normpath(posixpath.join(posixpath.dirname(path), relative))
+            if relative
+            else None
+        )
+
+    def prop(name: str) -> str | None:
+        for root in chain:
+            value = root.findtext(f"m:properties/m:{name}", None, NS)
+            if value is not None:
+                return value.strip()
+        return None
+
+    def resolve(value: str) -> str:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: prop(m[1]) or m[0], value)
+
+    if prop(key) is not None:
+        return resolve(prop(key) or "")
+    for root in chain:
+        for plugin in root.iterfind(".//m:plugin", NS):
+            if (plugin.findtext("m:artifactId", "", NS)).strip() != "jib-maven-plugin":
+                continue
+            value = plugin.findtext("/".join(f"m:{t}" for t in ("configuration", *xml)), None, NS)
+            if value is not None:
+                return resolve(value.strip())
+    return ""
+
+
+def applied(files: dict[str, str], result: jib_maven.FixResult) -> dict[str, str]:
+    return {**files, **{e.path: e.new for e in result.edits}}
+
+
+def test_child_module_user_and_parent_pluginmanagement_base() -> None:
+    files = {
+        "pom.xml": (
+            CORPUS / "GoogleContainerTools__skaffold__examples_jib-multimodule_pom.xml"
+        ).read_text(),
+        "project1/pom.xml": (
+            CORPUS / "GoogleContainerTools__skaffold__examples_jib-multimodule_project1_pom.xml"
+        ).read_text(),
+    }
+    ctx = context(files, "root-user", "non-minimal-base", "shell", root="project1")
+    assert jib_maven.applies(ctx)
+    result = jib_maven.fix(ctx)
+    after = applied(files, result)
+    assert {e.path for e in result.edits} == {"pom.xml", "project1/pom.xml"}
+    assert (
+        maven_effective(after, "project1/pom.xml", "jib.container.user", ("container", "user"))
+        == USER
+    )
+    # the parent's pluginManagement pins eclipse-temurin:25: its distroless twin, set there
+    assert (
+        maven_effective(after, "project1/pom.xml", "jib.from.image", ("from", "image"))
+        == "gcr.io/distroless/java25-debian13:nonroot"
+    )
+    assert "<image>gcr.io/distroless/java25-debian13:nonroot</image>" in after["pom.xml"]
+    assert set(result.fixed) == {"root-user", "non-minimal-base", "shell"}
+    again = jib_maven.fix(context(after, "root-user", "non-minimal-base", "shell", root="project1"))
+    assert again.edits == () and set(again.fixed) == set(result.fixed)
+
+
+def test_java_release_picks_the_distroless_image_and_keeps_a_prefix() -> None:
+    text = pom("", "\n    <maven.compiler.release>21</maven.compiler.release>")
+    result = jib_maven.fix(context({"pom.xml": text}, "non-minimal-base"))
+    [edit] = result.edits
+    assert maven_effective(
+        {"pom.xml": edit.new}, "pom.xml", "jib.from.image", ("from", "image")
+    ) == ("gcr.io/distroless/java21-debian13:nonroot")
+    assert result.fixed == ("non-minimal-base",) and "Java 21" in result.notes[0]
+    prefixed = pom(
+        "\n        <configuration>\n          <from><image>registry://eclipse-temurin:17-jre"
+        "</image></from>\n        </configuration>"
+    )
+    [edit] = jib_maven.fix(context({"pom.xml": prefixed}, "non-minimal-base")).edits
+    assert "<image>registry://gcr.io/distroless/java17-debian13:nonroot</image>" in edit.new
+
+
+def test_from_image_property_in_the_parent_is_edited_there() -> None:
+    parent = pom("", "\n    <jib.from.image>eclipse-temurin:21-jre</jib.from.image>")
+    child = (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <parent>\n'
+        "    <artifactId>p</artifactId>\n  </parent>\n  <artifactId>c</artifactId>\n</project>\n"
+    )
+    files = {"pom.xml": parent, "svc/pom.xml": child}
+    result = jib_maven.fix(context(files, "non-minimal-base", root="svc"))
+    [edit] = result.edits
+    assert edit.path == "pom.xml"
+    assert "<jib.from.image>gcr.io/distroless/java21-debian13:nonroot</jib.from.image>" in edit.new
+    # an empty <relativePath/> means the parent comes from a repository: not followed
+    detached = child.replace(
+        "</artifactId>\n  </parent>", "</artifactId>\n    <relativePath/>\n  </parent>", 1
+    )
+    ctx = context({"pom.xml": parent, "svc/pom.xml": detached}, "non-minimal-base", root="svc")
+    assert not jib_maven.applies(ctx)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("jhipster__jhipster-sample-app__pom.xml", "entrypoint runs bash"),
+        (
+            "GoogleContainerTools__jib__jib-maven-plugin_src_test_resources_maven_projects_war_servlet25_pom.xml",
+            "builds a WAR",
+        ),
+        (
+            "GoogleContainerTools__jib__examples_spring-boot_pom.xml",
+            "Java 8: distroless has no Java 8 or 11",
+        ),
+    ],
+)
+def test_base_is_kept_when_a_distroless_base_would_break_the_app(name: str, reason: str) -> None:
+    text = (CORPUS / name).read_text()
+    result = jib_maven.fix(context({"pom.xml": text}, "root-user", "non-minimal-base"))
+    base, user = result.outcomes
+    assert not base.done and reason in base.detail and "base kept" in base.detail
+    assert user.done and result.fixed == ("root-user",)
+    [edit] = result.edits
+    assert maven_effective(
+        {"pom.xml": edit.new}, "pom.xml", "jib.from.image", ("from", "image")
+    ) == (maven_effective({"pom.xml": text}, "pom.xml", "jib.from.image", ("from", "image")))
+
+
+def test_unmapped_base_is_explained_and_a_config_mapping_is_honoured() -> None:
+    text = pom("\n        <configuration><from><image>corp/java:21</image></from></configuration>")
+    result = jib_maven.fix(context({"pom.xml": text}, "non-minimal-base"))
+    assert (
+        result.edits == ()
+        and "no minimal replacement is mapped for the base corp/java:21" in result.notes[0]
+    )
+    mapped = jib_maven.fix(
+        context({"pom.xml": text}, "non-minimal-base", bases={"corp/java:*": "corp/java-min:21"})
+    )
+    [edit] = mapped.edits
+    assert "<image>corp/java-min:21</image>" in edit.new and mapped.fixed == ("non-minimal-base",)
+
+
+def test_user_from_a_property_defined_outside_the_repository_is_refused() -> None:
+    text = pom(
+        "\n        <configuration><container><user>${corp.user}</user></container></configuration>"
+    )
+    result = jib_maven.fix(context({"pom.xml": text}, "root-user"))
+    assert result.edits == () and result.fixed == ()
+    assert "defined outside this repository" in result.notes[0]
