@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.remediation import jib_maven
+from app.remediation import dockerfile, jib_gradle, jib_maven
 from app.remediation.base import Fixer
 
-FIXERS: tuple[Fixer, ...] = (jib_maven,)  # type: ignore[assignment]  # modules as Fixers
+FIXERS: tuple[Fixer, ...] = (jib_maven, jib_gradle, dockerfile)  # type: ignore[assignment]  # modules as Fixers
