@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from app.remediation import dockerfile, jib_gradle, jib_maven
+from app.remediation import dockerfile, gcp_buildpacks, jib_gradle, jib_maven, paketo
 from app.remediation.base import Fixer
 
-FIXERS: tuple[Fixer, ...] = (jib_maven, jib_gradle, dockerfile)  # type: ignore[assignment]  # modules as Fixers
+FIXERS: tuple[Fixer, ...] = (  # type: ignore[assignment]  # modules as Fixers
+    jib_maven,
+    jib_gradle,
+    gcp_buildpacks,
+    paketo,
+    dockerfile,
+)
