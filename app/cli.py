@@ -1,7 +1,9 @@
-"""The ``tightship`` command: serve, worker, clock, migrate, events, scan, demo."""
+"""The ``tightship`` command: serve, worker, clock, migrate, events, scan, fix, demo."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import os
 import signal
@@ -11,13 +13,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 import click
 
 from app.config import CONFIG_ENV, ConfigError, Settings, load_settings, resolve_config_path
-from app.models import Severity
+from app.models import FileEdit, Report, Severity
 
 log = logging.getLogger("app.cli")
+
+
+class Failure(click.ClickException):
+    """An error the command reports in one line and exits 2 for (1 means findings)."""
+
+    exit_code = 2
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -237,8 +246,31 @@ def scan(
 
     Exit status: 0 clean, 1 findings at or above --fail-on, 2 error.
     """
-    from app.analysis import AnalysisError, Analyzer, Ignore
     from app.analysis import output as formats
+
+    try:
+        report = _analyze(ctx, reference, platform, ignore, no_cache)
+    except click.ClickException as exc:
+        _clear_progress()
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(2)
+    _clear_progress()
+    version = _version()
+    text = {
+        "table": formats.to_table,
+        "json": formats.to_json,
+        "sarif": lambda r: formats.to_sarif(r, version),
+    }[output_format](report)
+    click.echo(text)
+    threshold = Severity(fail_on)
+    sys.exit(1 if any(formats.at_or_above(f.severity, threshold) for f in report.findings) else 0)
+
+
+def _analyze(
+    ctx: click.Context, reference: str, platform: str, ignore: tuple[str, ...], no_cache: bool
+) -> Report:
+    """The report for an image, as ``scan`` and ``fix --image`` both need it."""
+    from app.analysis import AnalysisError, Analyzer, Ignore
     from app.registry import RegistryError
     from app.registry.credentials import CredentialsError
     from app.registry.reference import ReferenceError
@@ -257,9 +289,8 @@ def scan(
             cache = StoreFactsCache(db)
         analyzer = Analyzer(opened.source, cache=cache, ignores=ignores, progress=_progress())
         top, targets = analyzer.targets(opened.reference, platform)
-        report = analyzer.report(opened.name, top, targets)
+        return analyzer.report(opened.name, top, targets)
     except (
-        click.ClickException,
         ValueError,
         AnalysisError,
         RegistryError,
@@ -267,19 +298,99 @@ def scan(
         ReferenceError,
         OSError,
     ) as exc:
-        _clear_progress()
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    _clear_progress()
-    version = _version()
-    text = {
-        "table": formats.to_table,
-        "json": formats.to_json,
-        "sarif": lambda r: formats.to_sarif(r, version),
-    }[output_format](report)
-    click.echo(text)
-    threshold = Severity(fail_on)
-    sys.exit(1 if any(formats.at_or_above(f.severity, threshold) for f in report.findings) else 0)
+        raise Failure(str(exc)) from None
+
+
+@main.command()
+@click.option(
+    "--repo",
+    "repo",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The source checkout whose working tree is edited.",
+)
+@click.option("--image", metavar="REF", help="Analyze this image first (as tightship scan does).")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.File("r", encoding="utf-8"),
+    help="A report from `tightship scan --format json` (- for stdin).",
+)
+@click.option("--path", "subdir", default="", help="The build's sub-directory of the repository.")
+@click.option("--platform", default="all", show_default=True, help="With --image: os/arch.")
+@click.option("--dry-run", is_flag=True, help="Print the diff and decisions; write nothing.")
+@click.pass_context
+def fix(
+    ctx: click.Context,
+    repo: Path,
+    image: str | None,
+    report_file: TextIO | None,
+    subdir: str,
+    platform: str,
+    dry_run: bool,
+) -> None:
+    """Apply Tightship's fixes for an image to a checkout's working tree (nothing is committed).
+
+    Prints a unified diff and, for every finding, what was done or why nothing could be.
+    Exit status: 0 done (also when nothing needed changing), 2 error.
+    """
+    from app.remediation import plan
+    from app.scm import ScmError
+    from app.scm.worktree import WorkTree
+
+    if (image is None) == (report_file is None):
+        raise click.UsageError("give exactly one of --image and --report")
+    try:
+        settings = _settings(ctx)
+        report = _load_report(report_file) if report_file else None
+        if report is None:
+            report = _analyze(ctx, image or "", platform, (), False)
+            _clear_progress()
+        tree = WorkTree(repo)
+        planned = plan(
+            report,
+            tree,
+            repo.name,
+            subdir.strip("/"),
+            report.reference.split(":")[0],
+            settings.remediation.user,
+            settings.remediation.bases,
+        )
+        for note in planned.notes:
+            click.echo(f"note: {note}")
+        for decision in planned.decisions:
+            mark = "fixed    " if decision.done else "not fixed"
+            where = f" {decision.finding.path}" if decision.finding.path else ""
+            click.echo(f"{mark} {decision.finding.rule}{where}: {decision.detail}")
+        edits = planned.plan.edits if planned.plan else ()
+        for edit in edits:
+            click.echo(_diff(edit), nl=False)
+        if not dry_run:
+            for edit in edits:
+                tree.write(edit)
+    except ScmError as exc:
+        raise Failure(str(exc)) from None
+    if not edits:
+        click.echo("nothing to change")
+    elif dry_run:
+        click.echo(f"dry run: {len(edits)} file(s) would change")
+    else:
+        click.echo(f"{len(edits)} file(s) changed in {repo}")
+
+
+def _load_report(handle: TextIO) -> Report:
+    try:
+        return Report.from_dict(json.load(handle))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Failure(f"not a Tightship report: {exc}") from None
+
+
+def _diff(edit: FileEdit) -> str:
+    old = (edit.old or "").splitlines(keepends=True)
+    new = edit.new.splitlines(keepends=True)
+    source = f"a/{edit.path}" if edit.old is not None else "/dev/null"
+    lines = difflib.unified_diff(old, new, source, f"b/{edit.path}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _version() -> str:

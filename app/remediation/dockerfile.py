@@ -167,11 +167,11 @@ def _set_user(
             rules, True, f"{path}: USER {current} in the final stage replaced by USER {user}"
         )
     lines.insert_before(_insertion_line(doc, stage, anchor), f"USER {user}")
+    after_run = " after its last RUN" if last_run is not None else ""
     return Outcome(
         rules,
         True,
-        f"{path}: USER {user} added to the final stage after its last RUN, before it starts "
-        "the app",
+        f"{path}: USER {user} added to the final stage{after_run}, before it starts the app",
     )
 
 
