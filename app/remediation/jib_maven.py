@@ -193,7 +193,7 @@ def _switch_base(poms: Poms, ctx: FixContext, rules: tuple[str, ...]) -> Outcome
         return Outcome(
             rules,
             False,
-            f"the Jib entrypoint runs {shell}, which a distroless base does not have; base kept",
+            f"{shell}; base kept",
         )
     current = _current(poms, BASE)
     bare = current.split("://", 1)[1] if current.startswith(PREFIXES) else current
@@ -343,7 +343,7 @@ def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
 
 
 def _shell_entrypoint(poms: Poms) -> str | None:
-    """The shell a configured entrypoint starts (``bash -c /entrypoint.sh`` needs one)."""
+    """Why the configured entrypoint cannot run on distroless (``bash -c /entrypoint.sh``)."""
     for pom in poms.chain:
         values = [pom.value(pom.property("jib.container.entrypoint"))]
         for plugin in pom.plugins():
@@ -352,9 +352,11 @@ def _shell_entrypoint(poms: Poms) -> str | None:
                 first = entry.children[0] if entry.children else entry
                 values.append(pom.value(first))
         for value in values:
+            if poms.resolve(value).strip() == "INHERIT":
+                return "the Jib entrypoint is INHERIT: it would run the new base's own entrypoint"
             word = re.split(r"[,\s]+", poms.resolve(value).strip(), maxsplit=1)[0]
             if posixpath.basename(word) in SHELLS:
-                return word
+                return f"the Jib entrypoint runs {word}, which a distroless base does not have"
     return None
 
 

@@ -339,6 +339,16 @@ def test_base_is_kept_when_a_distroless_base_would_break_the_app(name: str, reas
     ) == (maven_effective({"pom.xml": text}, "pom.xml", "jib.from.image", ("from", "image")))
 
 
+def test_an_inherited_entrypoint_keeps_the_base() -> None:
+    text = pom(
+        "\n        <configuration><container><entrypoint>INHERIT</entrypoint></container>"
+        "</configuration>",
+        "\n    <maven.compiler.release>21</maven.compiler.release>",
+    )
+    result = jib_maven.fix(context({"pom.xml": text}, "non-minimal-base"))
+    assert result.edits == () and "INHERIT" in result.notes[0] and "base kept" in result.notes[0]
+
+
 def test_unmapped_base_is_explained_and_a_config_mapping_is_honoured() -> None:
     text = pom("\n        <configuration><from><image>corp/java:21</image></from></configuration>")
     result = jib_maven.fix(context({"pom.xml": text}, "non-minimal-base"))
