@@ -25,6 +25,9 @@ PROJECT_SCOPES = frozenset(
 )
 CONDITIONALS = frozenset({"if", "else"})
 TRANSPARENT = PROJECT_SCOPES | CONDITIONALS
+# Calls whose block configures the element their first argument names:
+# ``tasks.named("bootBuildImage") {`` configures what ``tasks.bootBuildImage {`` does.
+LOOKUPS = frozenset({"named", "getByName"})
 
 _IDENT = r"[A-Za-z_]\w*"
 _CHAIN = re.compile(rf"{_IDENT}(?:[ \t]*\.[ \t]*{_IDENT})*")
@@ -80,6 +83,7 @@ class Block:
     open: int  # offset of "{"
     close: int  # offset of the matching "}"
     scope: tuple[str, ...]
+    arguments: tuple[int, int] | None = None  # offsets inside the call's "(…)", if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,18 @@ class Script:
             return None
         return lit
 
+    def group(self, block: Block) -> tuple[str, ...]:
+        """The names a block configures: ``tasks.named<T>("x", …) {`` configures ``tasks.x``."""
+        names = _split(block.name)
+        if names[-1:] and names[-1] in LOOKUPS and block.arguments is not None:
+            start, end = self._strip(*block.arguments)
+            lit = self.literals.get(start)
+            if lit is not None and not lit.interpolated:
+                rest = self.masked[lit.end : end].strip()
+                if not rest or rest.startswith(","):
+                    return (*names[:-1], self.string(lit))
+        return names
+
     def value_text(self, statement: Statement) -> str:
         start, end = statement.value
         return self.text[start:end]
@@ -190,7 +206,7 @@ class Script:
             s
             for s in self.statements
             if s.form in ("=", "set") or (s.form == "call" and not self.kotlin)
-            if _reaches([*_groups(s.scope), s.target], path, within)
+            if _reaches([*map(self.group, s.scope), s.target], path, within)
         ]
 
     def blocks_at(self, path: Sequence[str], within: Sequence[str] = ()) -> list[Block]:
@@ -198,7 +214,7 @@ class Script:
         return [
             b
             for b in self.blocks
-            if _reaches([*_groups(self.enclosing(b.open)), _split(b.name)], path, within)
+            if _reaches([*map(self.group, self.enclosing(b.open)), self.group(b)], path, within)
         ]
 
     def dotted(self, head: str, within: Sequence[str] = ()) -> list[Statement]:
@@ -245,7 +261,13 @@ def parse(text: str, kotlin: bool) -> Script:
 
 
 def set_value(
-    text: str, kotlin: bool, path: Sequence[str], value: str, within: Sequence[str] = ()
+    text: str,
+    kotlin: bool,
+    path: Sequence[str],
+    value: str,
+    within: Sequence[str] = (),
+    *,
+    setter: bool = False,
 ) -> Edit:
     """Make the effective value of ``path`` (e.g. ``['jib', 'container', 'user']``) ``value``.
 
@@ -253,6 +275,7 @@ def set_value(
     that is not a plain literal is refused. Missing assignments are added in the innermost
     existing block, else after the last dotted ``jib.…`` line, else as a new block at the end.
     ``within`` limits the edit to blocks such as ``subprojects {}`` of a root script.
+    ``setter`` writes a missing setting as ``name.set(…)``, for a Gradle ``Property`` in Kotlin.
     """
     if len(path) < 2:
         raise ValueError("path needs a block and a name")
@@ -280,17 +303,13 @@ def set_value(
     for depth in range(len(path) - 1, 0, -1):
         blocks = script.blocks_at(path[:depth], within)
         if blocks:
-            return Edit(_insert_in_block(script, blocks[-1], path[depth:], value))
+            return Edit(_insert_in_block(script, blocks[-1], path[depth:], value, setter))
     anchors = script.dotted(path[0], within)
     if anchors:
-        return Edit(_insert_after(script, anchors[-1], path, value))
+        return Edit(_insert_after(script, anchors[-1], path, value, setter))
     if within:
         return Edit(None, f"no {path[0]} configuration inside {' or '.join(within)} blocks")
-    return Edit(_append_block(script, path, value))
-
-
-def _groups(scope: Sequence[Block]) -> list[tuple[str, ...]]:
-    return [_split(b.name) for b in scope]
+    return Edit(_append_block(script, path, value, setter))
 
 
 def _split(name: str) -> tuple[str, ...]:
@@ -316,9 +335,10 @@ def _escape(value: str, quote: str) -> str:
     return escaped.replace("$", "\\$") if quote[0] == '"' else escaped
 
 
-def _assignment(script: Script, name: str, value: str) -> str:
+def _assignment(script: Script, name: str, value: str, setter: bool) -> str:
     quote = '"' if script.kotlin else "'"
-    return f"{name} = {quote}{_escape(value, quote)}{quote}"
+    literal = f"{quote}{_escape(value, quote)}{quote}"
+    return f"{name}.set({literal})" if setter else f"{name} = {literal}"
 
 
 def _splice(text: str, splices: list[tuple[int, int, str]]) -> str:
@@ -363,16 +383,20 @@ def _indent_unit(script: Script, block_indent: str, body_indent: str | None) -> 
     return " " * min(widths) if widths else "    "
 
 
-def _nested_lines(script: Script, names: Sequence[str], value: str, unit: str) -> list[str]:
+def _nested_lines(
+    script: Script, names: Sequence[str], value: str, unit: str, setter: bool
+) -> list[str]:
     """``names`` as nested blocks around one assignment, one line each, without indentation."""
     *blocks, leaf = names
     lines = [unit * depth + f"{name} {{" for depth, name in enumerate(blocks)]
-    lines.append(unit * len(blocks) + _assignment(script, leaf, value))
+    lines.append(unit * len(blocks) + _assignment(script, leaf, value, setter))
     lines += [unit * depth + "}" for depth in reversed(range(len(blocks)))]
     return lines
 
 
-def _insert_in_block(script: Script, block: Block, names: Sequence[str], value: str) -> str:
+def _insert_in_block(
+    script: Script, block: Block, names: Sequence[str], value: str, setter: bool
+) -> str:
     text, nl = script.text, script.newline
     block_indent = _indent_of(text, block.open)
     body_indent = _body_indent(script, block)
@@ -380,10 +404,11 @@ def _insert_in_block(script: Script, block: Block, names: Sequence[str], value: 
     close_line = _line_start(text, block.close)
     if text[close_line : block.close].strip(" \t") == "" and close_line > block.open:
         body_indent = body_indent or block_indent + unit
-        lines = [body_indent + line for line in _nested_lines(script, names, value, unit)]
+        nested = _nested_lines(script, names, value, unit, setter)
+        lines = [body_indent + line for line in nested]
         return text[:close_line] + "".join(line + nl for line in lines) + text[close_line:]
     # The block closes on a line with code: add the setting on that line.
-    inline = " ".join(_nested_lines(script, names, value, ""))
+    inline = " ".join(_nested_lines(script, names, value, "", setter))
     body = script.masked[block.open + 1 : block.close]
     before = text[block.open + 1 : block.close].rstrip(" \t")
     at = block.open + 1 + len(before)
@@ -404,17 +429,19 @@ def _body_indent(script: Script, block: Block) -> str | None:
     return None
 
 
-def _insert_after(script: Script, anchor: Statement, path: Sequence[str], value: str) -> str:
+def _insert_after(
+    script: Script, anchor: Statement, path: Sequence[str], value: str, setter: bool
+) -> str:
     text = script.text
     at = _line_end(text, anchor.end)
-    line = _indent_of(text, anchor.start) + _assignment(script, ".".join(path), value)
+    line = _indent_of(text, anchor.start) + _assignment(script, ".".join(path), value, setter)
     return text[:at] + script.newline + line + text[at:]
 
 
-def _append_block(script: Script, path: Sequence[str], value: str) -> str:
+def _append_block(script: Script, path: Sequence[str], value: str, setter: bool) -> str:
     text, nl = script.text, script.newline
     unit = "\t" if re.search(r"^\t", text, re.M) else "    "
-    block = nl.join(_nested_lines(script, path, value, unit))
+    block = nl.join(_nested_lines(script, path, value, unit, setter))
     if not text.strip():
         return block + nl
     if not text.endswith("\n"):
@@ -534,39 +561,45 @@ def _interpolation_end(text: str, open_brace: int, kotlin: bool) -> int:
 
 def _blocks(masked: str) -> tuple[Block, ...]:
     """Every ``{ … }`` of the masked text with its name, in order of the opening brace."""
-    stack: list[tuple[int, str]] = []
+    stack: list[tuple[int, str, tuple[int, int] | None]] = []
     found: list[Block] = []
     for i, c in enumerate(masked):
         if c == "{":
-            stack.append((i, _block_name(masked, i)))
+            stack.append((i, *_block_head(masked, i)))
         elif c == "}":
             if not stack:
                 raise ScriptError(f"unbalanced '}}' at line {masked.count(chr(10), 0, i) + 1}")
-            open_, name = stack.pop()
-            found.append(Block(name, open_, i, tuple(n for _, n in stack)))
+            open_, name, arguments = stack.pop()
+            found.append(Block(name, open_, i, tuple(n for _, n, _ in stack), arguments))
     if stack:
         line = masked.count("\n", 0, stack[-1][0]) + 1
         raise ScriptError(f"unbalanced '{{' at line {line}")
     return tuple(sorted(found, key=lambda b: b.open))
 
 
-def _block_name(masked: str, brace: int) -> str:
-    """``jib`` for ``jib {``, ``tasks.named`` for ``tasks.named<T>("x") {``, else ""."""
+def _block_head(masked: str, brace: int) -> tuple[str, tuple[int, int] | None]:
+    """``jib`` for ``jib {``, ``tasks.named`` for ``tasks.named<T>("x") {``, else "".
+
+    With the name come the offsets of the call's arguments, inside its parentheses.
+    """
     j = brace - 1
     while j >= 0 and masked[j] in " \t":
         j -= 1
+    arguments = None
     for close, open_ in ((")", "("), (">", "<")):
         if j >= 0 and masked[j] == close:
             start = _matching_back(masked, j, open_, close)
             if start is None:
-                return ""
+                return "", None
+            if close == ")":
+                arguments = (start + 1, j)
             j = start - 1
             while j >= 0 and masked[j] in " \t":
                 j -= 1
     end = j + 1
     while j >= 0 and (masked[j].isalnum() or masked[j] in "_."):
         j -= 1
-    return masked[j + 1 : end].strip(".")
+    return masked[j + 1 : end].strip("."), arguments
 
 
 def _matching_back(masked: str, close: int, open_: str, close_: str) -> int | None:

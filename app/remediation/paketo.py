@@ -6,7 +6,9 @@ only; Paketo run images run as uid 1002 unless the run image is replaced. pack t
 builder from project.toml (unless ``--builder`` is given); Spring Boot's ``build-image``
 goal reads its own ``<configuration><image><builder>``, where the XML wins over the
 ``spring-boot.build-image.builder`` property, and a ``<runImage>`` set there would keep the
-old run image under the new builder.
+old run image under the new builder. Its Gradle task ``bootBuildImage`` has the same
+``builder`` and ``runImage`` settings; in Kotlin they are ``Property`` objects since Boot 3
+(``builder.set("…")``) and plain strings in Boot 2 (``builder = "…"``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 
 from app.models import FileEdit
-from app.remediation import project_toml, xmltext
+from app.remediation import gradle_script, project_toml, xmltext
 from app.remediation.base import FixContext, FixResult, Outcome, edit
 from app.remediation.gcp_buildpacks import App, language
 from app.remediation.project_toml import ProjectTomlError
@@ -26,7 +28,16 @@ BOOT_PLUGIN = "spring-boot-maven-plugin"
 BUILDER_PROPERTY = "spring-boot.build-image.builder"
 RUN_IMAGE_PROPERTY = "spring-boot.build-image.runImage"
 GRADLE_FILES = ("build.gradle", "build.gradle.kts")
+TASK = "bootBuildImage"
+TASK_CLASS = "org.springframework.boot.gradle.tasks.bundling.BootBuildImage"
+# ``bootBuildImage {`` (Groovy); ``tasks.bootBuildImage {``, ``tasks.named("bootBuildImage") {``
+# or ``tasks { bootBuildImage {`` (both DSLs).
+TASK_PATHS = ((TASK,), ("tasks", TASK))
 _GRADLE_BOOT = re.compile(r"bootBuildImage|org\.springframework\.boot")
+_BOOT_VERSION = re.compile(
+    r"""org\.springframework\.boot['"][ \t]*\)?[ \t]*\.?[ \t]*(?P<keyword>version)"""
+    r"""[ \t]*\(?[ \t]*['"](?P<major>\d+)\."""
+)
 _REFERENCE = re.compile(r"^\$\{(?P<name>[^}]+)\}$")
 
 
@@ -76,22 +87,17 @@ def _tiny_builder(ctx: FixContext, rules: tuple[str, ...]) -> tuple[list[FileEdi
             rules, False, f"no minimal Paketo builder is configured for {app.label}{why}"
         )
     image = choice.image
-    for gradle in GRADLE_FILES:
-        script = ctx.read(gradle)
-        if script is not None and _GRADLE_BOOT.search(script):
-            return [], Outcome(
-                rules,
-                False,
-                f"{ctx.path(gradle)}: Spring Boot's bootBuildImage chooses the builder in this "
-                f"Gradle build, which Tightship does not edit yet; nothing changed. Set "
-                f"builder to {image} in the bootBuildImage task",
-            )
     edits: list[FileEdit] = []
     details: list[str] = []
     done = True
+    gradle = _gradle_builder(ctx, image)
+    boot = gradle is not None
+    if gradle is not None:
+        found, detail, done = gradle
+        edits.extend(found)
+        details.append(detail)
     pom_path = ctx.path("pom.xml")
     pom = ctx.tree.read(pom_path)
-    boot = False
     if pom is not None and BOOT_PLUGIN in pom:
         try:
             new = set_spring_boot_builder(pom, image)
@@ -99,7 +105,7 @@ def _tiny_builder(ctx: FixContext, rules: tuple[str, ...]) -> tuple[list[FileEdi
             boot, done = True, False
             details.append(f"{pom_path}: left unchanged: {exc}")
         else:
-            boot = new is not None
+            boot = boot or new is not None
             if new is not None:
                 edits.extend(edit(pom_path, pom, new))
                 state = "already " if new == pom else ""
@@ -125,6 +131,22 @@ def _tiny_builder(ctx: FixContext, rules: tuple[str, ...]) -> tuple[list[FileEdi
             )
     reason = f": the tiny builder's run image has no shell and no package manager ({app.label})"
     return edits, Outcome(rules, done, "; ".join(details) + (reason if done else ""))
+
+
+def _gradle_builder(ctx: FixContext, image: str) -> tuple[list[FileEdit], str, bool] | None:
+    """(edits, detail, done) for the first Spring Boot Gradle script; None without one."""
+    for name in GRADLE_FILES:
+        path = ctx.path(name)
+        script = ctx.tree.read(path)
+        if script is None or not _GRADLE_BOOT.search(script):
+            continue
+        result = set_boot_builder(script, name.endswith(".kts"), image)
+        if result.text is None:
+            return [], f"{path}: left unchanged: {result.reason}", False
+        state = "already " if result.text == script else ""
+        detail = f"{path}: the {TASK} task's builder is {state}{image}"
+        return list(edit(path, script, result.text)), detail, True
+    return None
 
 
 def _described(app: App) -> str:
@@ -201,6 +223,66 @@ def _builder_splice(
             return None
         return xmltext.set_text(doc, definition, image)
     return None if current == image else xmltext.set_text(doc, element, image)
+
+
+def set_boot_builder(text: str, kotlin: bool, image: str) -> gradle_script.Edit:
+    """The Gradle script with the bootBuildImage task's builder set to ``image``.
+
+    String-literal builders are replaced in their own quotes; any other builder value, or a
+    runImage set for the task (the new builder would keep it), is refused with a reason. With
+    no builder, one is added to the last bootBuildImage block; without a block, Groovy gets
+    ``bootBuildImage { builder = '…' }`` and Kotlin a ``tasks.named<BootBuildImage>`` block.
+    Kotlin writes ``builder.set("…")`` unless the script declares Spring Boot 1 or 2.
+    """
+    try:
+        script = gradle_script.parse(text, kotlin)
+    except gradle_script.ScriptError as exc:
+        return gradle_script.Edit(None, f"cannot read the script safely: {exc}")
+    for path in TASK_PATHS:
+        for statement in script.assignments((*path, "runImage")):
+            return gradle_script.Edit(
+                None,
+                f"line {script.line(statement.start)} sets runImage to "
+                f"`{script.value_text(statement)}`: the new builder would still run the app on "
+                "that run image; change both by hand",
+            )
+    assigned = [path for path in TASK_PATHS if script.assignments((*path, "builder"))]
+    if assigned:
+        for path in assigned:
+            result = gradle_script.set_value(text, kotlin, (*path, "builder"), image)
+            if result.text is None:
+                return result
+            text = result.text
+        return gradle_script.Edit(text)
+    blocks = [(block.open, path) for path in TASK_PATHS for block in script.blocks_at(path)]
+    if blocks:
+        path = max(blocks)[1]  # set_value adds the builder to the last block of that path
+    elif kotlin:
+        text, path = _append_block(script, f'tasks.named<{TASK_CLASS}>("{TASK}")'), TASK_PATHS[1]
+    else:
+        path = TASK_PATHS[0]  # after dotted bootBuildImage.… lines, else a new block
+    major = _boot_major(script)
+    setter = kotlin and (major is None or major >= 3)
+    return gradle_script.set_value(text, kotlin, (*path, "builder"), image, setter=setter)
+
+
+def _boot_major(script: gradle_script.Script) -> int | None:
+    """The Spring Boot major version the script's plugin declaration names, if it names one."""
+    for match in _BOOT_VERSION.finditer(script.text):
+        if script.is_code(match.start("keyword")):
+            return int(match["major"])
+    return None
+
+
+def _append_block(script: gradle_script.Script, header: str) -> str:
+    """The script with an empty ``header {}`` block after its last line, for set_value to fill."""
+    text, nl = script.text, script.newline
+    block = f"{header} {{{nl}}}"
+    if not text.strip():
+        return block + nl
+    if not text.endswith("\n"):
+        return text + nl + nl + block  # the file had no final newline; neither does it now
+    return text + ("" if text.endswith(nl + nl) else nl) + block + nl
 
 
 def _property(properties: xmltext.Node | None, key: str) -> xmltext.Node | None:

@@ -1,4 +1,4 @@
-"""Paketo: the tiny builder for Java and Go, in project.toml or the Spring Boot Maven plugin."""
+"""Paketo: the tiny builder for Java and Go, in project.toml or Spring Boot's Maven or Gradle plugin."""
 
 from __future__ import annotations
 
@@ -208,14 +208,161 @@ def test_other_languages_keep_their_builder(files: dict[str, str], shown: str) -
     assert not only.done and shown in only.detail and "Java and Go only" in only.detail
 
 
-@pytest.mark.parametrize("script", ["build.gradle", "build.gradle.kts"])
-def test_gradle_boot_build_is_left_for_the_gradle_editor(script: str) -> None:
-    files = {script: 'plugins { id("org.springframework.boot") version "3.5.0" }\n'}
-    result = fix(files, "non-minimal-base")
+GROOVY_BOOT = "plugins {\n    id 'org.springframework.boot' version '3.5.0'\n}\n\n"
+KOTLIN_BOOT = 'plugins {\n    id("org.springframework.boot") version "3.5.0"\n}\n\n'
+KOTLIN_BOOT2 = KOTLIN_BOOT.replace("3.5.0", "2.7.18")
+KOTLIN_TASK = f'tasks.named<{paketo.TASK_CLASS}>("bootBuildImage")'
+# (script name, before, after): every form of bootBuildImage configuration.
+GRADLE_CASES = [
+    (  # Groovy block without a builder: added to it
+        "build.gradle",
+        GROOVY_BOOT + "bootBuildImage {\n    imageName = 'app'\n}\n",
+        GROOVY_BOOT + f"bootBuildImage {{\n    imageName = 'app'\n    builder = '{TINY}'\n}}\n",
+    ),
+    (  # Groovy block with a builder in double quotes: replaced in them
+        "build.gradle",
+        GROOVY_BOOT + 'bootBuildImage {\n    builder = "old"\n    imageName = "app"\n}\n',
+        GROOVY_BOOT + f'bootBuildImage {{\n    builder = "{TINY}"\n    imageName = "app"\n}}\n',
+    ),
+    (  # Groovy tasks.named
+        "build.gradle",
+        GROOVY_BOOT + "tasks.named('bootBuildImage') {\n    builder = 'old'\n}\n",
+        GROOVY_BOOT + f"tasks.named('bootBuildImage') {{\n    builder = '{TINY}'\n}}\n",
+    ),
+    (  # Groovy tasks.named without a builder; its other setting in command form
+        "build.gradle",
+        GROOVY_BOOT + "tasks.named('bootBuildImage') {\n    imageName 'app'\n}\n",
+        GROOVY_BOOT
+        + f"tasks.named('bootBuildImage') {{\n    imageName 'app'\n    builder = '{TINY}'\n}}\n",
+    ),
+    (  # Kotlin Boot 3: builder is a Property
+        "build.gradle.kts",
+        KOTLIN_BOOT
+        + 'tasks.named<BootBuildImage>("bootBuildImage") {\n    builder.set("old")\n}\n',
+        KOTLIN_BOOT
+        + f'tasks.named<BootBuildImage>("bootBuildImage") {{\n    builder.set("{TINY}")\n}}\n',
+    ),
+    (  # Kotlin Boot 3 block without a builder: a setter is added
+        "build.gradle.kts",
+        KOTLIN_BOOT
+        + 'tasks.named<BootBuildImage>("bootBuildImage") {\n    imageName.set("app")\n}\n',
+        KOTLIN_BOOT + 'tasks.named<BootBuildImage>("bootBuildImage") {\n    imageName.set("app")\n'
+        f'    builder.set("{TINY}")\n}}\n',
+    ),
+    (  # Kotlin Boot 2: builder is a String, assigned
+        "build.gradle.kts",
+        KOTLIN_BOOT2
+        + 'tasks.getByName<BootBuildImage>("bootBuildImage") {\n    builder = "old"\n}\n',
+        KOTLIN_BOOT2
+        + f'tasks.getByName<BootBuildImage>("bootBuildImage") {{\n    builder = "{TINY}"\n}}\n',
+    ),
+    (  # Kotlin type-safe accessor, empty one-line block
+        "build.gradle.kts",
+        KOTLIN_BOOT + "tasks.bootBuildImage {}\n",
+        KOTLIN_BOOT + f'tasks.bootBuildImage {{ builder.set("{TINY}") }}\n',
+    ),
+    (  # Groovy without a block (a commented one does not count): a block is appended
+        "build.gradle",
+        GROOVY_BOOT + "// bootBuildImage { builder = 'x' }\n",
+        GROOVY_BOOT
+        + f"// bootBuildImage {{ builder = 'x' }}\n\nbootBuildImage {{\n    builder = '{TINY}'\n}}\n",
+    ),
+    (  # Kotlin without a block: tasks.named with the task class, so no accessor is needed
+        "build.gradle.kts",
+        KOTLIN_BOOT.rstrip("\n"),
+        KOTLIN_BOOT + f'{KOTLIN_TASK} {{\n    builder.set("{TINY}")\n}}',
+    ),
+    (  # Kotlin Boot 2 without a block: an assignment in the appended block
+        "build.gradle.kts",
+        KOTLIN_BOOT2,
+        KOTLIN_BOOT2 + f'{KOTLIN_TASK} {{\n    builder = "{TINY}"\n}}\n',
+    ),
+]
+
+
+@pytest.mark.parametrize(("script", "before", "after"), GRADLE_CASES)
+def test_gradle_boot_build_gets_the_builder(script: str, before: str, after: str) -> None:
+    result = fix({script: before}, "non-minimal-base")
+    [change] = result.edits
+    assert (change.path, change.old, change.new) == (script, before, after)
+    [only] = result.outcomes
+    assert only.done
+    assert only.detail.startswith(f"{script}: the bootBuildImage task's builder is {TINY}")
+    again = fix({script: after}, "non-minimal-base")
+    assert again.edits == () and "builder is already" in again.outcomes[0].detail
+
+
+def test_gradle_windows_line_endings_are_kept() -> None:
+    before = GROOVY_BOOT.replace("\n", "\r\n") + "bootBuildImage {\r\n\timageName = 'app'\r\n}\r\n"
+    after = paketo.set_boot_builder(before, False, TINY).text
+    assert after == before.replace("'app'\r\n", f"'app'\r\n\tbuilder = '{TINY}'\r\n")
+    appended = paketo.set_boot_builder(KOTLIN_BOOT.replace("\n", "\r\n"), True, TINY).text
+    assert appended == KOTLIN_BOOT.replace("\n", "\r\n") + (
+        f'{KOTLIN_TASK} {{\r\n    builder.set("{TINY}")\r\n}}\r\n'
+    )
+
+
+def test_gradle_builders_in_every_task_block_are_replaced() -> None:
+    before = GROOVY_BOOT + (
+        "bootBuildImage { builder = 'a' }\n"
+        "tasks { bootBuildImage { builder 'b' } }\n"
+        "tasks.named('bootBuildImage', BootBuildImage) { builder = 'c' }\n"
+        "tasks.named(other) { builder = 'd' }\n"
+    )
+    after = paketo.set_boot_builder(before, False, TINY).text
+    assert after == before.replace("'a'", f"'{TINY}'").replace("'b'", f"'{TINY}'").replace(
+        "'c'", f"'{TINY}'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "text", "reason"),
+    [
+        (
+            "build.gradle",
+            GROOVY_BOOT + "bootBuildImage {\n    builder = findProperty('builder')\n}\n",
+            "line 6 sets bootBuildImage.builder from `findProperty('builder')`, not a plain string",
+        ),
+        (
+            "build.gradle.kts",
+            KOTLIN_BOOT + 'tasks.named<BootBuildImage>("bootBuildImage") {\n'
+            '    builder.set("${registry}/builder")\n}\n',
+            'line 6 sets tasks.bootBuildImage.builder from `"${registry}/builder"`',
+        ),
+        (
+            "build.gradle",
+            GROOVY_BOOT + "tasks.named('bootBuildImage') {\n    runImage = 'my/run:1'\n}\n",
+            "line 6 sets runImage to `'my/run:1'`: the new builder would still run the app on that "
+            "run image",
+        ),
+        (
+            "build.gradle.kts",
+            KOTLIN_BOOT + f'tasks.bootBuildImage {{\n    builder.set("{TINY}")\n'
+            '    runImage.set("my/run:1")\n}\n',
+            'line 7 sets runImage to `"my/run:1"`',
+        ),
+        ("build.gradle", GROOVY_BOOT + "bootBuildImage {\n", "cannot read the script safely"),
+    ],
+)
+def test_gradle_builder_that_cannot_be_set_is_refused(script: str, text: str, reason: str) -> None:
+    result = fix({script: text}, "shell")
     assert result.edits == ()
     [only] = result.outcomes
     assert not only.done
-    assert only.detail.startswith(f"{script}: Spring Boot's bootBuildImage")
+    assert only.detail.startswith(f"{script}: left unchanged: ") and reason in only.detail
+
+
+def test_gradle_boot_build_with_project_toml_sets_both() -> None:
+    files = {"build.gradle": GROOVY_BOOT, "project.toml": '[_]\nschema-version = "0.3"\n'}
+    result = fix(files, "shell")
+    assert [e.path for e in result.edits] == ["build.gradle", "project.toml"]
+    assert result.outcomes[0].done and "read by pack" in result.outcomes[0].detail
+
+
+def test_empty_kotlin_script_gets_only_the_block() -> None:
+    assert paketo.set_boot_builder("", True, TINY).text == (
+        f'{KOTLIN_TASK} {{\n    builder.set("{TINY}")\n}}\n'
+    )
 
 
 def test_root_user_is_explained_not_edited() -> None:
