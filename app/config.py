@@ -154,11 +154,62 @@ class LocalScmSettings(_Model):
     base_branch: str | None = None  # default: origin's HEAD, else main, else master
 
 
+class GitHubAppSettings(_Model):
+    id: int
+    private_key: SecretStr | None = None  # PEM text (e.g. "${GITHUB_APP_PRIVATE_KEY}")
+    private_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> GitHubAppSettings:
+        if (self.private_key is None) == (self.private_key_file is None):
+            raise ValueError("give exactly one of private_key and private_key_file")
+        return self
+
+    def key(self) -> str:
+        if self.private_key is not None:
+            return self.private_key.get_secret_value()
+        assert self.private_key_file is not None  # noqa: S101 (the validator guarantees it)
+        return self.private_key_file.read_text(encoding="utf-8")
+
+
+class GitHubSettings(_Model):
+    base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+    token: SecretStr | None = None
+    app: GitHubAppSettings | None = None
+    labels: list[str] = ["tightship", "security"]
+    max_open_per_repository: int = Field(5, ge=1)
+    max_new_per_hour: int = Field(10, ge=1)
+    write_interval: float = Field(1.0, ge=0)  # seconds between content-creating calls
+    max_wait: float = Field(60.0, ge=0)  # longest rate-limit wait in a job; longer: retry later
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GitHubSettings:
+        if self.token is not None and self.app is not None:
+            raise ValueError("give a token or an app, not both")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.token is not None or self.app is not None
+
+
 class ScmSettings(_Model):
-    provider: Literal["local"] = "local"
+    provider: Literal["local", "github"] = "local"
+    # full: branches and pull requests; plan: fix plans written under the data dir, nothing
+    # pushed (the default for GitHub without credentials); report: findings only.
+    mode: Literal["full", "plan", "report"] | None = None
     local: LocalScmSettings = LocalScmSettings()
+    github: GitHubSettings = GitHubSettings()
     author_name: str = "Tightship"
     author_email: str = "tightship@localhost"
+
+    @property
+    def effective_mode(self) -> str:
+        if self.mode is not None:
+            return self.mode
+        if self.provider == "github" and not self.github.has_credentials:
+            return "plan"
+        return "full"
 
 
 class RepoMapRule(_Model):

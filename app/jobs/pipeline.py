@@ -9,9 +9,12 @@ are recorded where an operator can read them.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+
+from github import GithubException
 
 from app import notify
 from app.analysis import AnalysisError, Analyzer, NotAnImage, Target
@@ -19,10 +22,15 @@ from app.config import RegistrySettings, Settings
 from app.models import FixPlan, Notice, PushEvent, Report
 from app.registry import RegistryClient, RegistryError, RepositorySource
 from app.remediation import plan
-from app.scm import LocalRepository, Refusal, ScmError, choose
+from app.remediation.base import SourceTree
+from app.remediation.plan import BRANCH_PREFIX, PlanResult, branch_for
+from app.scm import LocalRepository, Refusal, RepoTarget, ScmError, choose
+from app.scm.github import GitHub, GitHubError
+from app.scm.pulls import Limits, publish
 from app.store import repo
 from app.store.cache import StoreFactsCache
 from app.store.db import Database
+from app.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 SCAN_LEASE = timedelta(minutes=15)
@@ -34,10 +42,14 @@ class ScanBusy(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FixOutcome:
-    status: str  # created, updated, unchanged, refused, skipped, failed
+    # created, updated, unchanged, reopened, ignored, held, commented, planned, refused,
+    # skipped, failed
+    status: str
     detail: str
     plan: FixPlan | None = None
     commit: str | None = None
+    pull_number: int | None = None
+    pull_url: str | None = None
 
 
 def registry_client(registry: RegistrySettings) -> RegistryClient:
@@ -146,7 +158,12 @@ def _scan_platform(
     )
     # The fix and the message come before the scan is marked done: if this process dies in
     # between, the retry redoes them (the branch update is idempotent) instead of skipping them.
-    notice = remediate(settings, db, claim.scan_id, report, event)
+    try:
+        notice = remediate(settings, db, claim.scan_id, report, event)
+    except GitHubError as exc:  # transient: let a retry re-claim the scan and publish again
+        with db.session() as session:
+            repo.fail_scan(session, claim.scan_id, str(exc))
+        raise
     if report.findings:
         notify.send(settings, notice)
     with db.session() as session:
@@ -161,13 +178,24 @@ def remediate(
     if not report.findings:
         return notice
     try:
-        outcome = _fix(settings, report, event)
+        outcome = _fix(settings, db, report, event)
+    except GitHubError as exc:
+        if exc.transient:
+            raise  # the queue retries the job; GitHub's PR lookup keeps it to one PR
+        outcome = FixOutcome("failed", str(exc))
     except Exception as exc:  # a broken fixer or git must not cost the findings or the message
         log.exception("remediation failed", extra={"scan": scan_id})
         outcome = FixOutcome("failed", f"internal error: {type(exc).__name__}")
     with db.session() as session:
         repo.record_fix(
-            session, scan_id, outcome.status, outcome.detail, outcome.plan, outcome.commit
+            session,
+            scan_id,
+            outcome.status,
+            outcome.detail,
+            outcome.plan,
+            outcome.commit,
+            outcome.pull_number,
+            outcome.pull_url,
         )
     log.info(
         "remediation", extra={"scan": scan_id, "status": outcome.status, "detail": outcome.detail}
@@ -184,10 +212,15 @@ def remediate(
     )
 
 
-def _fix(settings: Settings, report: Report, event: PushEvent) -> FixOutcome:
+def _fix(settings: Settings, db: Database, report: Report, event: PushEvent) -> FixOutcome:
+    mode = settings.scm.effective_mode
+    if mode == "report":
+        return FixOutcome("skipped", "scm.mode is report: findings only")
     target = choose(settings.repositories, event.image, report.platforms[0].source)
     if isinstance(target, Refusal):
         return FixOutcome("refused", target.reason)
+    if settings.scm.provider == "github":
+        return _fix_on_github(settings, db, report, event, target, mode)
     try:
         checkout = LocalRepository(
             settings.repos_root,
@@ -196,25 +229,112 @@ def _fix(settings: Settings, report: Report, event: PushEvent) -> FixOutcome:
             settings.scm.author_email,
             settings.scm.local.base_branch,
         )
-        planned = plan(
-            report,
-            checkout,
-            target.repository,
-            target.path,
-            event.repository,
-            settings.remediation.user,
-            settings.remediation.bases,
-        )
-        fix_plan = planned.plan
-        if fix_plan is None:
-            reasons = planned.notes or tuple(d.detail for d in planned.decisions if not d.done)
-            return FixOutcome("skipped", "; ".join(reasons) or "nothing to change")
-        outcome = checkout.apply(fix_plan)
+        planned = _plan(settings, report, checkout, target, event)
+        if planned.plan is None:
+            return FixOutcome("skipped", _why_nothing(planned))
+        if mode == "plan":
+            return _write_plan(settings, planned.plan)
+        outcome = checkout.apply(planned.plan)
     except ScmError as exc:
         return FixOutcome("failed", str(exc))
     if outcome.status == "refused":
-        return FixOutcome("refused", outcome.detail, fix_plan)
-    return FixOutcome(outcome.status, outcome.detail, fix_plan, outcome.commit)
+        return FixOutcome("refused", outcome.detail, planned.plan)
+    return FixOutcome(outcome.status, outcome.detail, planned.plan, outcome.commit)
+
+
+def _fix_on_github(
+    settings: Settings,
+    db: Database,
+    report: Report,
+    event: PushEvent,
+    target: RepoTarget,
+    mode: str,
+) -> FixOutcome:
+    host = github_host(settings)
+    try:
+        tree = host.checkout(target.repository)
+        planned = _plan(settings, report, tree, target, event)
+        if mode == "plan":
+            if planned.plan is None:
+                return FixOutcome("skipped", _why_nothing(planned))
+            return _write_plan(settings, planned.plan)
+        with db.session() as session:
+            created = repo.pulls_created_since(session, utcnow() - timedelta(hours=1))
+        outcome = publish(
+            host, tree, planned, report, branch_for(event.repository), Limits(created)
+        )
+    except GitHubError as exc:
+        if exc.transient:
+            raise
+        return FixOutcome("failed", str(exc))
+    except GithubException as exc:
+        if exc.status >= 500:
+            raise GitHubError(f"GitHub answered {exc.status}", transient=True) from None
+        return FixOutcome("failed", f"GitHub answered {exc.status}: {_message(exc)}")
+    if outcome.status == "held":
+        log.warning(
+            "pull request held back",
+            extra={"repository": target.repository, "detail": outcome.detail},
+        )
+    return FixOutcome(
+        outcome.status, outcome.detail, planned.plan, outcome.commit, outcome.number, outcome.url
+    )
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return str(data.get("message") or "")[:200]
+
+
+_HOSTS: dict[int, GitHub] = {}
+
+
+def github_host(settings: Settings) -> GitHub:
+    """One GitHub client per configuration in a process: tokens and write pacing are shared."""
+    key = id(settings.scm.github)
+    if key not in _HOSTS:
+        _HOSTS[key] = GitHub(settings.scm.github)
+    return _HOSTS[key]
+
+
+def _plan(
+    settings: Settings, report: Report, tree: SourceTree, target: RepoTarget, event: PushEvent
+) -> PlanResult:
+    return plan(
+        report,
+        tree,
+        target.repository,
+        target.path,
+        event.repository,
+        settings.remediation.user,
+        settings.remediation.bases,
+    )
+
+
+def _why_nothing(planned: PlanResult) -> str:
+    reasons = planned.notes or tuple(d.detail for d in planned.decisions if not d.done)
+    return "; ".join(reasons) or "nothing to change"
+
+
+def _write_plan(settings: Settings, fix_plan: FixPlan) -> FixOutcome:
+    """Plan mode: the plan and its diff under the data dir, for a person to read and apply."""
+    folder = settings.data_dir / "plans" / fix_plan.repository
+    folder.mkdir(parents=True, exist_ok=True)
+    name = fix_plan.branch.removeprefix(BRANCH_PREFIX)
+    diff = "".join(
+        "".join(
+            difflib.unified_diff(
+                (e.old or "").splitlines(keepends=True),
+                e.new.splitlines(keepends=True),
+                f"a/{e.path}" if e.old is not None else "/dev/null",
+                f"b/{e.path}",
+            )
+        )
+        for e in fix_plan.edits
+    )
+    (folder / f"{name}.diff").write_text(diff, encoding="utf-8")
+    (folder / f"{name}.md").write_text(f"# {fix_plan.title}\n\n{fix_plan.body}\n", encoding="utf-8")
+    return FixOutcome("planned", f"fix plan written to {folder / name}.diff", fix_plan)
 
 
 def _transient(exc: Exception) -> bool:

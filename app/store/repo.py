@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -297,6 +297,8 @@ def record_fix(
     detail: str,
     plan: FixPlan | None = None,
     commit: str | None = None,
+    pull_number: int | None = None,
+    pull_url: str | None = None,
 ) -> None:
     session.add(
         FixRow(
@@ -307,8 +309,18 @@ def record_fix(
             status=status,
             detail=detail,
             fingerprint=plan.fingerprint if plan else None,
+            pull_number=pull_number,
+            pull_url=pull_url,
         )
     )
+
+
+def pulls_created_since(session: Session, since: datetime) -> int:
+    """Pull requests Tightship opened since ``since``, for the hourly limit."""
+    query = select(func.count(FixRow.id)).where(
+        FixRow.status == "created", FixRow.pull_number.is_not(None), FixRow.created_at >= since
+    )
+    return int(session.scalar(query) or 0)
 
 
 def recent_events(session: Session, ignored_only: bool = False, limit: int = 50) -> list[EventRow]:

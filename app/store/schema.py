@@ -127,16 +127,20 @@ class FixRow(Base):
     """What remediation did for a scan: a branch made or updated, or why nothing was."""
 
     __tablename__ = "fixes"
+    __table_args__ = (Index("ix_fixes_status_created", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
     repository: Mapped[str | None] = mapped_column(String(255))
     branch: Mapped[str | None] = mapped_column(String(255))
     commit: Mapped[str | None] = mapped_column(String(64))
-    # created, updated, unchanged, refused, skipped, failed
+    # created, updated, unchanged, reopened, ignored, held, commented, planned, refused,
+    # skipped, failed (app/jobs/pipeline.py FixOutcome)
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str | None] = mapped_column(String(32))
+    pull_number: Mapped[int | None] = mapped_column(Integer)
+    pull_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
