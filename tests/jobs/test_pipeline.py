@@ -19,10 +19,12 @@ from app.jobs import pipeline
 from app.jobs.pipeline import ScanBusy, process_event
 from app.models import PushEvent
 from app.registry import RegistryError
+from app.scm.github import GitHubError
 from app.store import repo
 from app.store.db import Database
 from app.store.schema import EventRow, FixRow, ScanRow
 from tests.support.git import git, make_repo
+from tests.support.github import TOKEN, GitHubServer, github_server_fixture  # noqa: F401
 
 POM = (Path(__file__).parents[2] / "app/demo/sample/pom.xml").read_text()
 
@@ -267,3 +269,49 @@ def test_a_tag_only_event_records_the_digest_it_resolved_to(world: World) -> Non
     event = world.process(event_id)
     assert (event.status, event.digest) == ("done", digest)
     assert [s.digest for s in world.scans()] == [digest]
+
+
+def test_a_push_becomes_one_github_pr_even_when_github_fails_mid_job(
+    tmp_path: Path, registry: LocalRegistry, make_settings, github_server: GitHubServer
+) -> None:
+    github_server.create_repo("acme", "orders", {"pom.xml": POM})
+    settings: Settings = make_settings(
+        registries=[
+            {
+                "name": "local",
+                "sender": "distribution",
+                "url": registry.url,
+                "webhook": {"token": "t"},
+            }
+        ],
+        scm={
+            "provider": "github",
+            "github": {
+                "base_url": github_server.url,
+                "token": TOKEN,
+                "write_interval": 0,
+                "max_wait": 0,
+            },
+        },
+    )
+    db = Database(settings.database_url)
+    db.migrate()
+    world = World(settings, db, registry, ChatReceiver(), tmp_path, oci.Pusher(registry.url))
+    image = oci.jib_image(source="https://github.com/acme/orders", app=b"gh")
+    digest = world.pusher.image("acme/orders", image, tag="1.0")
+    event_id = world.event("acme/orders", digest, "1.0")
+    github_server.fail_next("POST", "/repos/*/pulls", 502)  # GitHub fails mid-sequence
+    with pytest.raises(GitHubError):  # transient: the queue will run the job again
+        process_event(settings, db, event_id)
+    assert github_server.pulls("acme", "orders") == []
+    assert world.process(event_id).status == "done"  # the queue's retry
+    [pull] = github_server.pulls("acme", "orders")
+    assert "<user>65532:65532</user>" in github_server.file_at(
+        "acme", "orders", pull.head, "pom.xml"
+    )
+    fixes = [f for f in world.fixes() if f.pull_number]
+    assert [(f.status, f.pull_number) for f in fixes] == [("created", 1)]
+    again = world.event("acme/orders", digest, "stable", "another-delivery")
+    world.process(again)
+    assert len(github_server.pulls("acme", "orders")) == 1
+    db.dispose()
