@@ -186,5 +186,6 @@ class Notice:
     findings: tuple[Finding, ...]
     repository: str | None = None
     branch: str | None = None
-    fix_status: str | None = None  # created, updated, unchanged, refused, skipped, failed
+    fix_status: str | None = None  # FixOutcome.status in app/jobs/pipeline.py
     fix_detail: str | None = None
+    pull_url: str | None = None

@@ -209,6 +209,7 @@ def remediate(
         branch=branch_plan.branch if branch_plan else None,
         fix_status=outcome.status,
         fix_detail=outcome.detail,
+        pull_url=outcome.pull_url,
     )
 
 

@@ -43,7 +43,10 @@ def payload(notice: Notice) -> dict[str, Any]:
         )
     if count > MAX_FINDING_BLOCKS:
         blocks.append(_section(f"…and {count - MAX_FINDING_BLOCKS} more"))
-    if notice.branch:
+    if notice.pull_url:
+        detail = _escape(notice.fix_detail or "")
+        fix = f"*Fix* {notice.fix_status}: <{notice.pull_url}|{detail or 'pull request'}>"
+    elif notice.branch:
         fix = f"*Fix* {notice.fix_status} branch `{notice.branch}` in `{notice.repository}`"
     else:
         detail = _escape(notice.fix_detail or "no change proposed")

@@ -50,6 +50,18 @@ def test_message_has_the_fixture_shape_and_is_valid_block_kit() -> None:
     assert "<!here>" not in text and "&lt;!here&gt;" in text  # no mention injection from image data
 
 
+def test_a_pull_request_and_a_held_one_are_said_plainly() -> None:
+    opened = slack.payload(
+        notice(fix_status="created", fix_detail="PR #7 opened", pull_url="https://gh.example/p/7")
+    )
+    validate(opened)
+    assert "*Fix* created: <https://gh.example/p/7|PR #7 opened>" in json.dumps(opened)
+    held = slack.payload(
+        notice(fix_status="held", fix_detail="held back: acme/orders has 5 open Tightship PRs")
+    )
+    assert "*Fix* held: held back: acme/orders has 5 open Tightship PRs" in json.dumps(held)
+
+
 def test_many_findings_stay_within_slack_limits() -> None:
     body = slack.payload(notice(findings=200, fix_status="refused", fix_detail="x" * 10_000))
     validate(body)
