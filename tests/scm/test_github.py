@@ -3,6 +3,7 @@ lifecycle scenarios people judge a PR bot by."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,13 @@ def run(github: GitHub, rep: Report, created_last_hour: int = 0):  # type: ignor
 def server(github_server: GitHubServer) -> GitHubServer:
     github_server.create_repo("acme", "web", {"Dockerfile": DOCKERFILE, "README.md": "hi\n"})
     return github_server
+
+
+def make_event() -> PushEvent:
+    return PushEvent(
+        "local", "distribution", "registry.example", "acme/web", "sha256:" + "a" * 64, "1",
+        None, "delivery-1", datetime.now(UTC),
+    )  # fmt: skip
 
 
 def posts(server: GitHubServer) -> list[str]:
@@ -283,3 +291,32 @@ def test_pipeline_refuses_a_label_pointing_at_a_disallowed_repository(
         outcome.status == "planned"
         and (tmp_path / "plans" / "acme" / "web" / "acme-web.diff").exists()
     )
+
+
+def test_modes_default_to_plan_without_credentials_and_report_writes_nothing(
+    server: GitHubServer, tmp_path: Path
+) -> None:
+    bare = Settings.model_validate({"scm": {"provider": "github"}})
+    assert bare.scm.effective_mode == "plan"
+    with_token = Settings.model_validate({"scm": {"provider": "github", "github": {"token": "t"}}})
+    assert with_token.scm.effective_mode == "full"
+    report_only = Settings.model_validate(
+        {
+            "data_dir": str(tmp_path),
+            "scm": {
+                "provider": "github",
+                "mode": "report",
+                "github": {"base_url": server.url, "token": TOKEN},
+            },
+            "repositories": {"allow": ["acme/*"]},
+        }
+    )
+    db = Database(report_only.database_url)
+    db.migrate()
+    outcome = pipeline._fix(
+        report_only, db, report(ROOT, source="https://github.com/acme/web"), make_event()
+    )
+    assert outcome.status == "skipped" and "findings only" in outcome.detail
+    assert server.requests == []
+    with pytest.raises(ValueError, match="a token or an app, not both"):
+        GitHubSettings.model_validate({"token": "t", "app": {"id": 1, "private_key": "k"}})
