@@ -366,8 +366,7 @@ def fix(
         for edit in edits:
             click.echo(_diff(edit), nl=False)
         if not dry_run:
-            for edit in edits:
-                tree.write(edit)
+            tree.write_all(edits)
     except ScmError as exc:
         raise Failure(str(exc)) from None
     if not edits:

@@ -194,3 +194,27 @@ def test_worktree_writes_are_checked_atomic_and_stay_inside(tmp_path: Path) -> N
         tree.write(FileEdit(".github/workflows/x.yml", None, "x"))
     assert not (tmp_path / "evil").exists() and sorted(os.listdir(repo)) == ["gradlew", "out"]
     assert list(tree.paths()) == ["gradlew"]  # the link to a directory is not walked
+
+
+def test_worktree_writes_all_edits_or_none(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text("FROM a\n")
+    (repo / "pom.xml").write_text("<project/>\n")
+    tree = WorkTree(repo)
+    stale = (
+        FileEdit("Dockerfile", "FROM a\n", "FROM b\n"),
+        FileEdit(".dockerignore", None, ".git\n"),
+        FileEdit("pom.xml", "<project>changed</project>\n", "x"),  # not what is on disk
+    )
+    with pytest.raises(ScmError, match=r"pom\.xml changed since it was read"):
+        tree.write_all(stale)
+    assert (repo / "Dockerfile").read_text() == "FROM a\n" and not (repo / ".dockerignore").exists()
+    failing = (  # the last write fails part-way: its parent is a file
+        FileEdit("Dockerfile", "FROM a\n", "FROM b\n"),
+        FileEdit(".dockerignore", None, ".git\n"),
+        FileEdit("pom.xml/inner", None, "x"),
+    )
+    with pytest.raises((FileExistsError, NotADirectoryError)):
+        tree.write_all(failing)
+    assert (repo / "Dockerfile").read_text() == "FROM a\n" and not (repo / ".dockerignore").exists()

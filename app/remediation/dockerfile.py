@@ -198,10 +198,11 @@ def _numeric(user: str) -> bool:
     return all(part.isdigit() for part in user.split(":"))
 
 
-def _created_users(doc: Dockerfile, stage: Stage) -> dict[str, tuple[str, str | None]]:
-    """Users the stage (and the stages it builds on) create: name → (uid, gid)."""
+def _created_users(doc: Dockerfile, stage: Stage) -> dict[str, tuple[str | None, str | None]]:
+    """Users the stage (and the stages it builds on) create: name → (uid, gid); the uid is
+    None when the system picks it (``useradd app`` without ``-u``)."""
     groups: dict[str, str] = {}
-    users: dict[str, tuple[str, str | None]] = {}
+    users: dict[str, tuple[str | None, str | None]] = {}
     for current in _chain(doc, stage):
         for run in current.all("RUN"):
             command = " ".join(run.value)
@@ -213,7 +214,9 @@ def _created_users(doc: Dockerfile, stage: Stage) -> dict[str, tuple[str, str | 
             for match in _CREATES_USER.finditer(command):
                 uid = _option(match["args"], "-u", "--uid")
                 words = _words(match["args"])
-                if uid and uid.isdigit() and words:
+                if words and not (uid and uid.isdigit()):
+                    users[words[-1]] = (None, None)
+                elif uid and words:
                     group = _option(match["args"], "-g", "--gid") or _option(
                         match["args"], "-G", "--ingroup"
                     )
@@ -260,7 +263,8 @@ _FLAGS_WITHOUT_VALUE = frozenset(
 def _numeric_for(doc: Dockerfile, stage: Stage, user: str, ctx: FixContext) -> str | None:
     name, _, group = user.partition(":")
     created = _created_users(doc, stage)
-    uid, gid = created.get(name, KNOWN_USERS.get(name, (None, None)))
+    # A user the Dockerfile creates has whatever uid it was given there, whatever its name.
+    uid, gid = created[name] if name in created else KNOWN_USERS.get(name, (None, None))
     if uid is None:
         for finding in ctx.active:
             match = (
@@ -280,7 +284,7 @@ def _uid_for_root_fix(doc: Dockerfile, stage: Stage, ctx: FixContext) -> str:
     created = _created_users(doc, stage)
     if len(created) == 1:
         uid, gid = next(iter(created.values()))
-        if uid != "0":
+        if uid is not None and uid != "0":
             return f"{uid}:{gid}" if gid else uid
     return ctx.user
 
@@ -311,10 +315,11 @@ def _switch_base(
         )
     if not choice.image:
         return kept(f"{image}: {choice.why}")
-    shell_needs = _shell_needs(stage)
-    if shell_needs:
-        return kept(f"{'; '.join(shell_needs[:3])}, which a distroless image does not have")
-    rewrites = _command_rewrites(stage, family(choice.image))
+    runtime = family(choice.image)
+    needs = _shell_needs(stage) + _name_needs(doc, stage) + _health_needs(stage, runtime)
+    if needs:
+        return kept(f"{'; '.join(needs[:3])}, which the minimal image does not have")
+    rewrites = _command_rewrites(doc, stage, runtime)
     if isinstance(rewrites, str):
         return kept(rewrites)
     from_text = _replace_image(doc, stage.start, image, choice.image)
@@ -335,22 +340,60 @@ def _switch_base(
 
 def _static_go(doc: Dockerfile, ctx: FixContext) -> Choice | None:
     """A final stage that only runs a Go binary built with CGO_ENABLED=0 in a golang stage."""
-    if not any(fnmatchcase(short_name(doc.final.base), glob) for glob in _STATIC_FINAL):
+    final = doc.final
+    if not any(fnmatchcase(short_name(final.base), glob) for glob in _STATIC_FINAL):
         return None
-    builders = {
-        s.index
-        for s in doc.stages[:-1]
-        if short_name(s.base).startswith("golang:")
-        and any("CGO_ENABLED=0" in i.original.replace(" ", "") for i in s.instructions)
-    }
-    copied = {
-        found.index
-        for i in doc.final.all("COPY")
-        if (source := i.flag("from")) and (found := doc.stage(source)) is not None
-    }
-    if builders & copied:
-        return ctx.bases.named("go-static")
+    command = final.last("ENTRYPOINT") or final.last("CMD")
+    if command is None or not command.json or not command.value or not command.value[0]:
+        return None
+    program = posixpath.basename(command.value[0])
+    for copy in final.all("COPY"):
+        source = copy.flag("from")
+        builder = doc.stage(source) if source else None
+        if builder is None or not short_name(builder.base).startswith("golang:"):
+            continue
+        copied = {posixpath.basename(p.rstrip("/")) for p in copy.value}
+        if program in copied and _static_build(builder):
+            return ctx.bases.named("go-static")
     return None
+
+
+def _static_build(stage: Stage) -> bool:
+    """Every ``go build`` of the stage runs with CGO_ENABLED=0 (a static binary)."""
+    flat = [(i, i.original.replace(" ", "")) for i in stage.instructions]
+    everywhere = any(i.cmd in ("ENV", "ARG") and "CGO_ENABLED=0" in text for i, text in flat)
+    builds = [text for i, text in flat if i.cmd == "RUN" and "gobuild" in text]
+    return bool(builds) and (everywhere or all("CGO_ENABLED=0" in text for text in builds))
+
+
+def _name_needs(doc: Dockerfile, stage: Stage) -> list[str]:
+    """Users and groups named in the final stage: the minimal image has only ``nonroot``."""
+    needs = []
+    owner = next((s for s in reversed(_chain(doc, stage)) if s.last("USER")), None)
+    last = owner.last("USER") if owner is not None else None
+    if (
+        last is not None
+        and last.value
+        and not _numeric(last.value[0])
+        and not _is_root(last.value[0])
+    ):
+        needs.append(f"line {last.first + 1}: USER {last.value[0]} names a user")
+    for instruction in stage.all("COPY", "ADD"):
+        owner_flag = instruction.flag("chown")
+        if owner_flag and not _numeric(owner_flag):
+            needs.append(f"line {instruction.first + 1}: --chown={owner_flag} names a user")
+    return needs
+
+
+def _health_needs(stage: Stage, runtime: str | None) -> list[str]:
+    """An exec-form HEALTHCHECK runs a program (curl, wget …) the minimal image lacks."""
+    check = stage.last("HEALTHCHECK")
+    if check is None or not check.json or check.value[:1] != ("CMD",) or len(check.value) < 2:
+        return []
+    program = check.value[1]
+    if runtime in _RUNTIMES and program in _RUNTIMES[runtime]:
+        return []
+    return [f"line {check.first + 1}: HEALTHCHECK runs {program}"]
 
 
 def _shell_needs(stage: Stage) -> list[str]:
@@ -376,37 +419,51 @@ _SCRIPTS = {"java": (".jar",), "node": (".js", ".mjs", ".cjs"), "python": (".py"
 _ENTRYPOINT = {"node": "/nodejs/bin/node", "python": "python3"}
 
 
-def _command_rewrites(stage: Stage, runtime: str | None) -> list[tuple[Instruction, str]] | str:
+def _command_rewrites(
+    doc: Dockerfile, stage: Stage, runtime: str | None
+) -> list[tuple[Instruction, str]] | str:
     """How CMD/ENTRYPOINT change so the app still starts under the new image's entrypoint.
 
     distroless java, nodejs and python set ENTRYPOINT to their interpreter (java as
-    ``java -jar``), so a CMD that names the interpreter would run it twice.
+    ``java -jar``), so a CMD that names the interpreter would run it twice. An interpreter
+    named by path (``/venv/bin/python``, ``/opt/java/openjdk/bin/java``) belongs to the old
+    base or a virtualenv built against it, which the new image does not have.
     """
     entry = stage.last("ENTRYPOINT")
     cmd = stage.last("CMD")
-    if entry is not None and entry.value in ((), ("",)):
+    if cmd is not None and (not cmd.value or not cmd.value[0]):
+        cmd = None  # CMD [] runs nothing of its own
+    if entry is not None and (not entry.value or not entry.value[0]):
         entry = None  # ENTRYPOINT [] clears the base's entrypoint: the CMD runs as is
         if cmd is not None and runtime in _RUNTIMES:
             return "ENTRYPOINT [] with a CMD that would bypass the distroless entrypoint"
     if entry is None and cmd is None:
         return "the final stage takes its command from the current base"
-    if runtime not in _RUNTIMES:
+    program = (entry or cmd).value[0]  # type: ignore[union-attr]
+    if runtime == "static" or runtime not in _RUNTIMES:
+        name = posixpath.basename(program)
+        if name in SHELLS or name.endswith(".sh"):
+            return f"the command runs {program}, which needs a shell"
         return []
+    if runtime == "python" and any(c.flag("from") for c in stage.all("COPY", "ADD")):
+        return (
+            "the final stage copies files built in another stage (a virtualenv or packages "
+            "for the current base's Python); distroless python3 needs them built against "
+            "Debian's /usr/bin/python3.13"
+        )
     names = _RUNTIMES[runtime]
     if entry is not None:
-        first = posixpath.basename(entry.value[0])
-        if first in names:
+        if entry.value[0] in names or entry.value[0] == _ENTRYPOINT.get(runtime):
             replacement = _ENTRYPOINT.get(runtime)
             if replacement is None or entry.value[0] == replacement:
                 return []
             return [(entry, _exec("ENTRYPOINT", [replacement, *entry.value[1:]]))]
         return (
-            f"ENTRYPOINT runs {entry.value[0]}, not {names[0]} (it may need a shell or a tool "
-            "the image lacks)"
+            f"ENTRYPOINT runs {entry.value[0]}, not {names[0]} (it may need a shell, a tool "
+            "or a path the image lacks)"
         )
-    if cmd is None:
-        return []
-    first = posixpath.basename(cmd.value[0])
+    assert cmd is not None  # noqa: S101 (entry is None here, so cmd is not)
+    first = cmd.value[0]
     if first in names:
         args = list(cmd.value[1:])
         if runtime == "java":
@@ -416,9 +473,9 @@ def _command_rewrites(stage: Stage, runtime: str | None) -> list[tuple[Instructi
         if not args:
             return f"CMD starts {first} without a program"
         return [(cmd, _exec("CMD", args))]
-    if cmd.value[0].endswith(_SCRIPTS[runtime]):
+    if first.endswith(_SCRIPTS[runtime]):
         return []
-    return f"CMD runs {cmd.value[0]}, which the {runtime} image's entrypoint cannot start"
+    return f"CMD runs {first}, which the {runtime} image's entrypoint cannot start"
 
 
 def _exec(keyword: str, args: list[str]) -> str:
@@ -441,14 +498,13 @@ def _ignore(
 ) -> tuple[tuple[FileEdit, ...], list[Outcome]]:
     findings = [f for f in ctx.active if f.rule in CONTEXT_RULES]
     rules = tuple(dict.fromkeys(f.rule for f in findings))
-    sources = [
-        s
+    copies = [
+        i
         for stage in doc.stages
         for i in stage.all("COPY", "ADD")
-        if i.flag("from") is None
-        and not i.original.lstrip().upper().startswith(("COPY <<", "ADD <<"))
-        for s in i.value[:-1]
+        if i.flag("from") is None and not i.heredoc
     ]
+    sources = [s for i in copies for s in i.value[:-1]]
     if not any(s.rstrip("/") in (".", "", "*", "./*") for s in sources):
         return (), [
             Outcome(
@@ -464,21 +520,28 @@ def _ignore(
     entries: list[str] = []
     outcomes = []
     for rule in rules:
-        results = [_entry_for(f, existing, sources, entries) for f in findings if f.rule == rule]
-        refused = [r for r in results if not r[0]]
-        added = sorted({r[1] for r in results if r[0]})
-        if refused:
-            outcomes.append(Outcome((rule,), False, "; ".join(sorted({r[1] for r in refused}))))
-        else:
-            outcomes.append(
-                Outcome(
-                    (rule,),
-                    True,
-                    f"{ignore_path}: {', '.join(added)} kept out of the build context",
-                )
-            )
+        results = [
+            _entry_for(name, rule, doc, existing, entries)
+            for f in findings
+            if f.rule == rule
+            for name in _names(f)
+        ]
+        refused = sorted({why for ok, why in results if not ok})
+        added = sorted({entry for ok, entry in results if ok})
+        parts = (
+            [f"{ignore_path}: {', '.join(added)} kept out of the build context"] if added else []
+        )
+        parts += refused or ([] if results else ["no file named"])
+        outcomes.append(Outcome((rule,), bool(added) and not refused, "; ".join(parts)))
     new = dockerignore.append(current, entries)
     return edit(ignore_path, current, new) if entries else (), outcomes
+
+
+def _names(finding: Finding) -> list[str]:
+    """The file names a finding is about: build-files lists them in its evidence."""
+    if finding.rule == "build-files":
+        return [n.strip() for n in finding.evidence.split(",") if n.strip()]
+    return [posixpath.basename((finding.path or "").rstrip("/"))]
 
 
 def _ignore_path(ctx: FixContext, dockerfile_path: str) -> str:
@@ -488,25 +551,46 @@ def _ignore_path(ctx: FixContext, dockerfile_path: str) -> str:
 
 
 def _entry_for(
-    finding: Finding,
+    name: str,
+    rule: str,
+    doc: Dockerfile,
     existing: list[dockerignore.Pattern],
-    sources: list[str],
     entries: list[str],
 ) -> tuple[bool, str]:
-    """(True, entry) when an entry keeps the finding's file out, else (False, why not)."""
-    base = posixpath.basename((finding.path or "").rstrip("/"))
-    if not base:
-        return False, f"{finding.rule}: the finding names no file"
-    if finding.rule == "build-files" and not any(fnmatchcase(base, g) for g in BUILD_ONLY):
-        return False, f"{base} may be needed by the build, so it stays in the context"
-    entry = f"**/{base}"
-    for source in sources:
-        if posixpath.basename(source.rstrip("/")) == base:
-            return False, f"the Dockerfile copies {source} by name, so it stays in the context"
-    if dockerignore.reincluded(existing, base):
-        return False, f"the .dockerignore re-includes {base} with a ! rule"
-    if dockerignore.excluded(existing, base) and dockerignore.excluded(existing, f"x/{base}"):
+    """(True, entry) when an entry keeps the file out of the context, else (False, why not)."""
+    if not name:
+        return False, f"{rule}: the finding names no file"
+    if not _SAFE_NAME.fullmatch(name):
+        return False, f"{name!r} has characters a .dockerignore line cannot hold safely"
+    if rule == "build-files" and not any(fnmatchcase(name, g) for g in BUILD_ONLY):
+        return False, f"{name} may be needed by the build, so it stays in the context"
+    used = _uses(doc, name)
+    if used is not None:
+        return False, f"line {used.first + 1} uses {name} ({used.cmd}), so it stays in the context"
+    entry = f"**/{name}"
+    if dockerignore.reincluded(existing, name):
+        return False, f"the .dockerignore re-includes {name} with a ! rule"
+    if dockerignore.excluded(existing, name) and dockerignore.excluded(existing, f"x/{name}"):
         return True, entry  # already out of the context
     if entry not in entries:
         entries.append(entry)
     return True, entry
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._@+-][A-Za-z0-9._@+ -]*")
+
+
+def _uses(doc: Dockerfile, name: str) -> Instruction | None:
+    """An instruction that names ``name`` as a path (``COPY .npmrc``, ``--mount=…source=.git``)."""
+    pattern = re.compile(rf"(?:^|[\s=/\"',\[]){re.escape(name)}(?:$|[\s/\"',\]])")
+    for stage in doc.stages:
+        for instruction in stage.instructions:
+            if instruction.cmd in ("COPY", "ADD", "RUN") and pattern.search(instruction.original):
+                if instruction.cmd != "RUN" and _copies_whole_context(instruction):
+                    continue
+                return instruction
+    return None
+
+
+def _copies_whole_context(instruction: Instruction) -> bool:
+    return any(s.rstrip("/") in (".", "", "*", "./*") for s in instruction.value[:-1])

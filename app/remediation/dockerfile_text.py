@@ -30,6 +30,7 @@ class Instruction:
     first: int  # 0-based index of its first line
     last: int  # 0-based index of its last line (heredocs and continuations included)
     original: str
+    heredoc: bool = False  # COPY <<EOF / RUN <<EOF: its body is in ``original``
 
     def flag(self, name: str) -> str | None:
         for flag in self.flags:
@@ -120,6 +121,7 @@ def parse(text: str) -> Dockerfile:
             first=command.start_line - 1,
             last=command.end_line - 1,
             original=command.original,
+            heredoc=bool(command.heredocs),
         )
         if instruction.cmd == "FROM":
             words = instruction.value

@@ -46,13 +46,40 @@ class WorkTree:
             for name in sorted(files):
                 yield (relative / name).as_posix()
 
-    def write(self, edit: FileEdit) -> None:
+    def write_all(self, edits: tuple[FileEdit, ...]) -> None:
+        """Every edit or none: all are checked first, and a failure part-way undoes the rest."""
+        for item in edits:
+            self._check(item)
+        done: list[FileEdit] = []
+        try:
+            for item in edits:
+                self.write(item)
+                done.append(item)
+        except BaseException:
+            for item in reversed(done):
+                self._undo(item)
+            raise
+
+    def _undo(self, edit: FileEdit) -> None:
+        target = self._inside(edit.path)
+        if target is None:
+            return
+        if edit.old is None:
+            target.unlink(missing_ok=True)
+        else:
+            self.write(FileEdit(edit.path, edit.new, edit.old))
+
+    def _check(self, edit: FileEdit) -> Path:
         check_path(edit.path)
         target = self._inside(edit.path)
         if target is None:
             raise ScmError(f"refusing to write {edit.path}: it leads outside {self.root}")
         if self.read(edit.path) != edit.old:
             raise ScmError(f"{edit.path} changed since it was read; run tightship fix again")
+        return target
+
+    def write(self, edit: FileEdit) -> None:
+        target = self._check(edit)
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -231,15 +231,17 @@ def test_no_final_newline_and_crlf_are_kept() -> None:
 def test_final_base_switch_adapts_the_command(
     base: str, command: str, new_base: str, new_command: str
 ) -> None:
+    # Python's packages must be built for Debian's interpreter, so that app copies plain files
+    copy = "COPY app.py /app/" if base.startswith("python") else "COPY --from=build /out /app"
     text = (
         f"FROM {base} AS build\nRUN make\n\nFROM --platform=$TARGETPLATFORM {base} AS runtime\n"
-        f"COPY --from=build /out /app\n{command}\n"
+        f"{copy}\n{command}\n"
     )
     result = fix({"Dockerfile": text}, "non-minimal-base", "shell", "root-user")
     new = after({"Dockerfile": text}, result)
     assert new == (
         f"FROM {base} AS build\nRUN make\n\nFROM --platform=$TARGETPLATFORM {new_base} AS runtime\n"
-        f"COPY --from=build /out /app\nUSER 65532:65532\n{new_command}\n"
+        f"{copy}\nUSER 65532:65532\n{new_command}\n"
     )
     assert set(result.fixed) == {"non-minimal-base", "shell", "root-user"}
 
@@ -332,9 +334,11 @@ def test_dockerignore_is_created_with_vcs_and_secret_entries() -> None:
         {"Dockerfile": COPY_ALL},
         finding("vcs-directory", "app/.git"),
         finding("secret-file", "app/config/.env"),
-        finding("build-files", "app/Dockerfile"),
+        finding("build-files", "app", evidence="Dockerfile, docker-compose.yml"),
     )
-    assert new == f"{dockerignore.COMMENT}\n**/.git\n**/.env\n**/Dockerfile\n"
+    assert new == (
+        f"{dockerignore.COMMENT}\n**/.git\n**/.env\n**/Dockerfile\n**/docker-compose.yml\n"
+    )
     assert set(result.fixed) == {"vcs-directory", "secret-file", "build-files"}
     rules = dockerignore.patterns(new)
     assert dockerignore.excluded(rules, ".git") and dockerignore.excluded(rules, "a/b/.env")
@@ -373,10 +377,10 @@ def test_entries_a_copy_needs_and_build_inputs_are_not_ignored() -> None:
     result, new = ignore_fix(
         {"Dockerfile": text},
         finding("secret-file", "app/.npmrc"),
-        finding("build-files", "app/pom.xml"),
+        finding("build-files", "app", evidence="pom.xml"),
     )
     assert new is None and result.fixed == ()
-    assert any("copies .npmrc by name" in n for n in result.notes)
+    assert any("line 2 uses .npmrc (COPY)" in n for n in result.notes)
     assert any("pom.xml may be needed by the build" in n for n in result.notes)
 
 
@@ -445,3 +449,67 @@ def test_any_two_stage_dockerfile_ends_non_root_with_its_lines_kept(
     added, removed = changed_lines(text, new)
     assert all(ALLOWED.match(line) for line in added) and all(r == "USER root" for r in removed)
     assert after({"Dockerfile": new}, fix({"Dockerfile": new}, "root-user")) == new
+
+
+# --- what a review found: each would have been a wrong edit or a crash ---------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (  # distroless has no `node` user: a named USER or --chown would break the build
+            'FROM node:22\nWORKDIR /app\nCOPY --chown=node:node . .\nUSER node\nCMD ["node", "x.js"]\n',
+            "USER node names a user",
+        ),
+        ('FROM node:22\nCOPY --chown=app . .\nCMD ["node", "x.js"]\n', "--chown=app names a user"),
+        (  # a virtualenv built for the old base's Python
+            "FROM python:3.13-slim AS b\nRUN python -m venv /venv\nFROM python:3.13-slim\n"
+            'COPY --from=b /venv /venv\nCMD ["/venv/bin/python", "/app/app.py"]\n',
+            "copies files built in another stage",
+        ),
+        (  # the old base's java path
+            'FROM eclipse-temurin:21-jre\nENTRYPOINT ["/opt/java/openjdk/bin/java", "-jar", "a.jar"]\n',
+            "ENTRYPOINT runs /opt/java/openjdk/bin/java",
+        ),
+        (
+            'FROM node:22\nHEALTHCHECK CMD ["curl", "-f", "http://localhost"]\nCMD ["node", "x.js"]\n',
+            "HEALTHCHECK runs curl",
+        ),
+        (  # a static Go binary started through a shell
+            "FROM golang:1.24 AS b\nENV CGO_ENABLED=0\nRUN go build -o /app .\nFROM alpine:3.21\n"
+            'COPY --from=b /app /app\nCMD ["/bin/sh", "-c", "/app --port $PORT"]\n',
+            "no minimal replacement is mapped for alpine:3.21",
+        ),
+        (  # only a tool was built static; the app itself links libc
+            "FROM golang:1.24 AS b\nRUN CGO_ENABLED=0 go build -o /tool ./tool\nRUN go build -o /app .\n"
+            'FROM alpine:3.21\nCOPY --from=b /app /app\nENTRYPOINT ["/app"]\n',
+            "no minimal replacement is mapped for alpine:3.21",
+        ),
+        ("FROM node:22\nCOPY . .\nCMD []\n", "takes its command from the current base"),
+    ],
+)
+def test_review_cases_keep_the_base(text: str, reason: str) -> None:
+    result = fix({"Dockerfile": text}, "non-minimal-base", "root-user")
+    base = next(o for o in result.outcomes if "non-minimal-base" in o.rules)
+    assert not base.done and reason in base.detail, base.detail
+    assert "FROM gcr.io/distroless" not in after({"Dockerfile": text}, result)
+
+
+def test_a_user_created_without_a_uid_is_not_guessed() -> None:
+    text = 'FROM python:3.12-slim\nRUN useradd -m nonroot\nUSER nonroot\nCMD ["python", "a.py"]\n'
+    result = fix({"Dockerfile": text}, "non-numeric-user")
+    assert result.edits == () and "uid is not known" in result.notes[0]
+    root = 'FROM python:3.12-slim\nRUN useradd -m app\nCMD ["python", "a.py"]\n'
+    assert "USER 65532:65532" in after({"Dockerfile": root}, fix({"Dockerfile": root}, "root-user"))
+
+
+def test_paths_the_build_uses_are_not_ignored_and_odd_names_are_refused() -> None:
+    text = (
+        "FROM golang:1.24\nCOPY . .\n"
+        "RUN --mount=type=bind,source=.git,target=/src/.git go build -buildvcs=true -o /app .\n"
+        'CMD ["/app"]\n'
+    )
+    result, new = ignore_fix({"Dockerfile": text}, finding("vcs-directory", "src/.git"))
+    assert new is None and "line 3 uses .git (RUN)" in result.notes[0]
+    result, new = ignore_fix({"Dockerfile": COPY_ALL}, finding("secret-file", "app/a\n!*"))
+    assert new is None and "cannot hold safely" in result.notes[0]
