@@ -86,7 +86,7 @@ def worker(ctx: click.Context, threads: int) -> None:
 @main.command()
 @click.pass_context
 def clock(ctx: click.Context) -> None:
-    """Run the schedule: the outbox sweep every minute (weekly rescans come later)."""
+    """Run the schedule: the outbox sweep (jobs.sweep_seconds; weekly rescans come later)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from app.jobs.queue import Jobs
@@ -97,7 +97,9 @@ def clock(ctx: click.Context) -> None:
     db.migrate()
     jobs = Jobs(settings, db)
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(jobs.sweep, "interval", minutes=1, id="sweep", coalesce=True)
+    scheduler.add_job(
+        jobs.sweep, "interval", seconds=settings.jobs.sweep_seconds, id="sweep", coalesce=True
+    )
     log.info("clock started")
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

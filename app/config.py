@@ -292,8 +292,19 @@ class AnalysisSettings(_Model):
         return tuple(Ignore.parse(item) for item in self.ignore)
 
 
+class JobsSettings(_Model):
+    # A scan holds its digest for this long and renews the hold while it works, so a worker
+    # killed mid-scan frees the digest within one lease (not a fixed worst case).
+    lease_seconds: float = Field(120.0, ge=1)
+    # How often the clock re-enqueues events whose job was lost with a dead worker.
+    sweep_seconds: float = Field(60.0, ge=1)
+    # An event queued this long beyond a lease without finishing has lost its job.
+    stranded_after_seconds: float = Field(30.0, ge=0)
+
+
 class Settings(_Model):
     data_dir: Path = Path("var")
+    jobs: JobsSettings = JobsSettings()
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
     registries: list[RegistrySettings] = []

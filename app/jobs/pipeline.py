@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +34,6 @@ from app.store.db import Database
 from app.store.schema import utcnow
 
 log = logging.getLogger(__name__)
-SCAN_LEASE = timedelta(minutes=15)
 
 
 class ScanBusy(Exception):
@@ -129,18 +129,65 @@ def _scan_platform(
     """Analyze one platform image once: (claim status, scan id), or None if the event failed."""
     digest = target.manifest.digest
     with db.session() as session:
-        claim = repo.claim_scan(session, event, digest, SCAN_LEASE)
+        claim = repo.claim_scan(session, event, digest, _lease(settings))
     if claim.status != "claimed":
         return claim.status, claim.scan_id
+    with _Heartbeat(db, claim.scan_id, _lease(settings)):
+        return _analyze_claimed(
+            settings, db, analyzer, event, event_id, target, pushed_digest, claim.scan_id
+        )
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.jobs.lease_seconds)
+
+
+class _Heartbeat:
+    """Renews a scan's lease while it runs, so that only a dead worker's lease runs out."""
+
+    def __init__(self, db: Database, scan_id: int, lease: timedelta) -> None:
+        self.db, self.scan_id, self.lease = db, scan_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{scan_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            try:
+                with self.db.session() as session:
+                    if not repo.renew_lease(session, self.scan_id, self.lease):
+                        return
+            except Exception:  # a store hiccup: the next beat tries again
+                log.warning("lease renewal failed", extra={"scan": self.scan_id})
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _analyze_claimed(
+    settings: Settings,
+    db: Database,
+    analyzer: Analyzer,
+    event: PushEvent,
+    event_id: int,
+    target: Target,
+    pushed_digest: str,
+    scan_id: int,
+) -> tuple[str, int] | None:
+    digest = target.manifest.digest
     try:
         platform = analyzer.analyze(target)
     except Exception as exc:
         # Whatever went wrong, the claim must not stay "running": a retry re-claims a failed scan.
         permanent = isinstance(exc, AnalysisError | RegistryError) and not _transient(exc)
         with db.session() as session:
-            repo.fail_scan(session, claim.scan_id, f"{type(exc).__name__}: {exc}")
+            repo.fail_scan(session, scan_id, f"{type(exc).__name__}: {exc}")
             if permanent:
-                repo.finish_event(session, event_id, "failed", str(exc), claim.scan_id)
+                repo.finish_event(session, event_id, "failed", str(exc), scan_id)
         if permanent:
             return None
         raise
@@ -159,16 +206,16 @@ def _scan_platform(
     # The fix and the message come before the scan is marked done: if this process dies in
     # between, the retry redoes them (the branch update is idempotent) instead of skipping them.
     try:
-        notice = remediate(settings, db, claim.scan_id, report, event)
+        notice = remediate(settings, db, scan_id, report, event)
     except GitHubError as exc:  # transient: let a retry re-claim the scan and publish again
         with db.session() as session:
-            repo.fail_scan(session, claim.scan_id, str(exc))
+            repo.fail_scan(session, scan_id, str(exc))
         raise
     if report.findings:
         notify.send(settings, notice)
     with db.session() as session:
-        repo.finish_scan(session, claim.scan_id, report)
-    return "claimed", claim.scan_id
+        repo.finish_scan(session, scan_id, report)
+    return "claimed", scan_id
 
 
 def remediate(

@@ -14,7 +14,6 @@ from app.store import repo
 from app.store.db import Database
 
 log = logging.getLogger(__name__)
-STRANDED_AFTER = timedelta(seconds=30)  # beyond a scan's lease: its job must have been lost
 RETRIES = 3
 BUSY_RETRY_SECONDS = 5  # a scan takes seconds; a dead holder is bounded by its lease
 
@@ -71,10 +70,10 @@ class Jobs:
         """Re-enqueue queued events whose job vanished: stored but never handed over (a crash
         right after the commit), or lost with a worker killed mid-job. A job still waiting in
         a long queue may be enqueued twice; the scan claim makes that harmless."""
-        from app.jobs.pipeline import SCAN_LEASE
-
+        jobs = self.settings.jobs
+        after = timedelta(seconds=jobs.lease_seconds + jobs.stranded_after_seconds)
         with self.db.session() as session:
-            stranded = repo.stranded_events(session, SCAN_LEASE + STRANDED_AFTER)
+            stranded = repo.stranded_events(session, after)
         if stranded:
             log.info("re-enqueueing stranded events", extra={"count": len(stranded)})
             self.requeue(stranded)

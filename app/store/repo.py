@@ -257,6 +257,17 @@ def claim_scan(
     return Claim(scan_id=scan_id, status="busy")
 
 
+def renew_lease(session: Session, scan_id: int, lease: timedelta) -> bool:
+    """Extend a running scan's hold on its digest; False if it is no longer running."""
+    renewed = session.execute(
+        update(ScanRow)
+        .where(ScanRow.id == scan_id, ScanRow.status == "running")
+        .values(lease_until=utcnow() + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return renewed.rowcount == 1  # type: ignore[attr-defined]
+
+
 def finish_scan(session: Session, scan_id: int, report: Report) -> None:
     row = session.get_one(ScanRow, scan_id)
     row.status, row.finished_at, row.error = "done", utcnow(), None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -315,3 +316,24 @@ def test_a_push_becomes_one_github_pr_even_when_github_fails_mid_job(
     world.process(again)
     assert len(github_server.pulls("acme", "orders")) == 1
     db.dispose()
+
+
+def test_a_running_scan_keeps_its_digest_and_a_dead_one_frees_it(
+    settings: Settings, database: Database
+) -> None:
+    push = PushEvent(
+        "local", "distribution", "127.0.0.1:5000", "acme/lease", "sha256:" + "1" * 64, "1",
+        None, "lease-1", datetime.now(UTC),
+    )  # fmt: skip
+    database.migrate()
+    lease = timedelta(seconds=0.6)
+    with database.session() as session:
+        claim = repo.claim_scan(session, push, push.digest or "", lease)
+    assert claim.status == "claimed"
+    with pipeline._Heartbeat(database, claim.scan_id, lease):
+        time.sleep(1.5)  # more than two leases: only the renewals keep it
+        with database.session() as session:
+            assert repo.claim_scan(session, push, push.digest or "", lease).status == "busy"
+    time.sleep(0.8)  # the worker is gone: nobody renews, the lease runs out
+    with database.session() as session:
+        assert repo.claim_scan(session, push, push.digest or "", lease).status == "claimed"
