@@ -22,6 +22,8 @@ from app.remediation.project_toml import ProjectTomlError
 
 name = "gcp-buildpacks"
 CLEAR_SOURCE = "GOOGLE_CLEAR_SOURCE"
+DEVMODE = "GOOGLE_DEVMODE"  # disables clear-source (research/remediation.md §2.1)
+TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 WORKSPACE = "/workspace"  # the app directory in a buildpacks image: the build context
 SOURCE_RULES = ("source-code", "build-files", "vcs-directory")
 LOOKED_AT = frozenset({*SOURCE_RULES, "secret-file"})
@@ -97,17 +99,18 @@ def fix(ctx: FixContext) -> FixResult:
     source = tuple(r for r in SOURCE_RULES if r in rules)
     if source:
         blocker = _clear_source_blocker(ctx, app, files)
-        if blocker is None:
+        reason = f"{_where(ctx)}: {blocker}" if blocker else _clear_source_defeated(path, env)
+        if reason is None:
             vcs_by_exclude = False
             try:
-                text, detail = _clear_source(path, text, env, app)
+                text, detail = _clear_source(path, text, app)
             except ProjectTomlError as exc:
                 outcomes.append(Outcome(source, False, f"{path}: left unchanged: {exc}"))
             else:
                 note = _ignored_note(ignored, text, original)
                 outcomes.append(Outcome(source, True, detail + note))
         elif code := tuple(r for r in source if r != "vcs-directory"):
-            outcomes.append(Outcome(code, False, f"{_where(ctx)}: {blocker}"))
+            outcomes.append(Outcome(code, False, reason))
     wanted = {
         rule: [f for f in ctx.active if f.rule == rule]
         for rule, on in (("vcs-directory", vcs_by_exclude), ("secret-file", "secret-file" in rules))
@@ -128,15 +131,7 @@ def fix(ctx: FixContext) -> FixResult:
     )
 
 
-def _clear_source(
-    path: str, text: str | None, env: dict[str, str], app: App
-) -> tuple[str | None, str]:
-    current = env.get(CLEAR_SOURCE, "")
-    if current.lower() in ("1", "t", "true"):
-        return text, (
-            f"{path} already sets {CLEAR_SOURCE}={current}: the image was built without it, "
-            "so a build setting must override it (pack --env, gcloud --set-build-env-vars)"
-        )
+def _clear_source(path: str, text: str | None, app: App) -> tuple[str | None, str]:
     new = project_toml.set_build_env(text, CLEAR_SOURCE, "true")
     table = project_toml.env_table(new)
     created = " (a new schema 0.2 project.toml)" if text is None else ""
@@ -145,6 +140,35 @@ def _clear_source(
         "buildpack deletes the sources from /workspace after the build, so the image keeps "
         "only the built app"
     )
+
+
+def _clear_source_defeated(path: str, env: dict[str, str]) -> str | None:
+    """Why project.toml's own env keeps the source in the image; None if setting it helps.
+
+    The clear-source buildpacks opt out under GOOGLE_DEVMODE, and an image with its sources
+    although project.toml clears them was built with the variable overridden.
+    """
+    devmode = env.get(DEVMODE, "")
+    if _enabled(devmode):
+        return (
+            f"{path} sets {DEVMODE}={devmode}: devmode disables clearing the source (the "
+            f"clear-source buildpacks opt out), so {CLEAR_SOURCE} does nothing; build the "
+            f"image without {DEVMODE}"
+        )
+    current = env.get(CLEAR_SOURCE, "")
+    if _enabled(current):
+        return (
+            f"{path} already sets {CLEAR_SOURCE}={current}, yet the image has its sources: "
+            "the build overrides it (pack --env, gcloud --set-build-env-vars or --pack env=, "
+            f"or {DEVMODE}=true in the build environment, which disables clearing the "
+            "source); remove the override from the build"
+        )
+    return None
+
+
+def _enabled(value: str) -> bool:
+    """Go's strconv.ParseBool true, as the buildpacks parse these variables."""
+    return value in TRUE
 
 
 def _exclude(

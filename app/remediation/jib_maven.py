@@ -6,6 +6,9 @@ Jib image runs as root unless the build says otherwise. Jib reads ``jib.containe
 plugin's XML (research/remediation.md §1.2), so where such a property exists it is the only
 edit that takes effect. Parents are followed inside the repository, as Maven does with
 ``<relativePath>``; configuration in a parent's ``<pluginManagement>`` is edited there.
+The default build always ends up with the value, and so does every place that would bring
+another one back: a profile's properties or plugin configuration, and an execution's
+``<configuration>``, which overrides the plugin's.
 """
 
 from __future__ import annotations
@@ -23,10 +26,14 @@ name = "jib-maven"
 ARTIFACT = "jib-maven-plugin"
 USER_RULES = ("root-user", "non-numeric-user")
 BASE_RULES = ("non-minimal-base", "shell", "package-manager")
-SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
 PREFIXES = ("registry://", "docker://")
 _REFERENCE = re.compile(r"^\$\{(?P<name>[^}]+)\}$")
 _MAX_PARENTS = 10
+# Where Maven reads a plugin's declaration, under <project> or a <profile>.
+_BUILD_PLUGINS = (
+    ("build", "plugins", "plugin"),
+    ("build", "pluginManagement", "plugins", "plugin"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,32 @@ class Pom:
         return [
             p for p in self.doc.root.iter("plugin") if self.value(p.child("artifactId")) == artifact
         ]
+
+    def profile_properties(self, key: str) -> list[tuple[str, xmltext.Node]]:
+        """``key`` in each ``<profiles><profile><properties>``, with the profile's id."""
+        found = []
+        profiles = self.doc.root.child("profiles")
+        for profile in profiles.children if profiles is not None else []:
+            properties = profile.child("properties")
+            node = properties.child(key) if properties is not None else None
+            if profile.tag == "profile" and node is not None:
+                found.append((self.profile_id(profile), node))
+        return found
+
+    def profile_id(self, profile: xmltext.Node) -> str:
+        return self.value(profile.child("id")) or "default"
+
+    def scope(self, plugin: xmltext.Node) -> str | None:
+        """'' for the default build, ``profile <id>`` inside a profile, None elsewhere."""
+        path = tuple(plugin.path()[1:])
+        if path in _BUILD_PLUGINS:
+            return ""
+        if path[:2] == ("profiles", "profile") and path[2:] in _BUILD_PLUGINS:
+            profile = self.doc.root.child("profiles")
+            for candidate in profile.children if profile is not None else []:
+                if candidate.start < plugin.start < candidate.end:
+                    return f"profile {self.profile_id(candidate)}"
+        return None
 
     def value(self, node: xmltext.Node | None) -> str:
         if node is None or node.self_closing:
@@ -195,45 +228,61 @@ def _switch_base(poms: Poms, ctx: FixContext, rules: tuple[str, ...]) -> Outcome
             False,
             f"{shell}; base kept",
         )
-    current = _current(poms, BASE)
-    bare = current.split("://", 1)[1] if current.startswith(PREFIXES) else current
-    if bare and bare in ctx.bases.targets():
-        return Outcome(rules, True, f"the Jib base image is already {bare}")
-    if bare:
-        choice = ctx.bases.for_image(bare)
-        if choice is None:
-            return Outcome(
-                rules,
-                False,
-                f"no minimal replacement is mapped for the base {bare}; add a `bases` entry "
-                "for it (docs/fixes.md); base kept",
-            )
-        runtime = f"the current base {bare}"
+    plan = _plan(poms, BASE)
+    bare = _bare(plan.default)
+    targets = ctx.bases.targets()
+    if bare and bare in targets:
+        if all(_bare(poms.resolve(p.value(n))) in targets for p, n, _ in plan.places):
+            return Outcome(rules, True, f"the Jib base image is already {bare}")
+        image, runtime = bare, f"the default build's base {bare}"
     else:
-        release = java_release(poms)
-        if release is None:
+        if bare:
+            choice = ctx.bases.for_image(bare)
+            if choice is None:
+                return Outcome(
+                    rules,
+                    False,
+                    f"no minimal replacement is mapped for the base {bare}; add a `bases` entry "
+                    "for it (docs/fixes.md); base kept",
+                )
+            runtime = f"the current base {bare}"
+        else:
+            release = java_release(poms)
+            if release is None:
+                return Outcome(
+                    rules,
+                    False,
+                    "the Java release is not declared in the POMs (maven.compiler.release, "
+                    "java.version …); base kept",
+                )
+            choice = ctx.bases.for_java(release)
+            runtime = f"Java {release}"
+        if not choice.image:
             return Outcome(
-                rules,
-                False,
-                "the Java release is not declared in the POMs (maven.compiler.release, "
-                "java.version …); base kept",
+                rules, False, f"{runtime}: {choice.why}; base kept, run as a non-root user instead"
             )
-        choice = ctx.bases.for_java(release)
-        runtime = f"Java {release}"
-    if not choice.image:
-        return Outcome(
-            rules, False, f"{runtime}: {choice.why}; base kept, run as a non-root user instead"
-        )
+        image = choice.image
+
+    def target(current: str) -> str:
+        """A place's own mapped replacement, else the default build's choice."""
+        if _bare(current) in targets:
+            return current
+        own = ctx.bases.for_image(_bare(current)) if current else None
+        return _keep_prefix(current, own.image if own is not None and own.image else image)
+
     try:
-        where = _set(poms, BASE, lambda current: _keep_prefix(current, choice.image))
+        where = _set(poms, BASE, target)
     except (Refused, xmltext.XmlError) as exc:
         return Outcome(rules, False, f"base image not switched: {exc}")
     return Outcome(
         rules,
         True,
-        f"Jib base image set to {choice.image} in {where} (for {runtime}): no shell, "
-        "no package manager",
+        f"Jib base image set to {image} in {where} (for {runtime}): no shell, no package manager",
     )
+
+
+def _bare(image: str) -> str:
+    return image.split("://", 1)[1] if image.startswith(PREFIXES) else image
 
 
 def _keep_prefix(current: str, image: str) -> str:
@@ -241,17 +290,78 @@ def _keep_prefix(current: str, image: str) -> str:
     return prefix + image
 
 
-def _current(poms: Poms, setting: Setting) -> str:
-    """The value Jib would use now ('' when the build leaves it to Jib's default)."""
-    definition = poms.definition(setting.property)
-    if definition is not None:
-        return poms.resolve(definition[0].value(definition[1]))
-    for pom, plugins in poms.declarations():
-        for plugin in plugins:
-            element = _element(plugin, ("configuration", *setting.path))
-            if element is not None:
-                return poms.resolve(pom.value(element))
-    return ""
+@dataclass
+class Plan:
+    """Where a setting is decided: the elements to change, and where to add it if needed."""
+
+    default: str  # the value the default build uses now, resolved ('' when left to Jib)
+    places: list[tuple[Pom, xmltext.Node, str]]  # existing elements, with a label each
+    add: tuple[Pom, list[xmltext.Node]] | None  # plugins to give the setting, in one POM
+
+
+def _plan(poms: Poms, setting: Setting) -> Plan:
+    """Every place Jib may read ``setting`` from, for the default build and each profile.
+
+    Per POM (nearest first) an active profile's properties and plugin configuration win over
+    the POM's own, and the first POM that defines the property, or configures the element
+    in its default build, overrides its parents. Execution-level configuration overrides
+    the plugin's in every POM of the chain, so it is always included.
+    """
+    xml_path = "".join(f"<{tag}>" for tag in setting.path)
+    places: list[tuple[Pom, xmltext.Node, str]] = []
+    for pom in poms.chain:
+        for profile, node in pom.profile_properties(setting.property):
+            places.append((pom, node, f"property {setting.property} in profile {profile}"))
+        node = pom.property(setting.property)
+        if node is not None:
+            places.append((pom, node, f"property {setting.property}"))
+            return Plan(poms.resolve(pom.value(node)), places, None)
+    executions = [
+        (pom, element, _execution_label(pom, ex, xml_path, scope))
+        for pom in poms.chain
+        for plugin in pom.plugins()
+        if (scope := pom.scope(plugin)) is not None
+        for ex in _children(plugin, "executions", "execution")
+        if (element := _element(ex, ("configuration", *setting.path))) is not None
+    ]
+    path = ("configuration", *setting.path)
+    for pom in poms.chain:
+        scoped = [(p, scope) for p in pom.plugins() if (scope := pom.scope(p)) is not None]
+        for plugin, scope in scoped:
+            element = _element(plugin, path)
+            if scope and element is not None:
+                places.append((pom, element, f"{xml_path} in {scope}"))
+        defaults = {p: e for p, scope in scoped if not scope and (e := _element(p, path))}
+        if defaults:
+            places.extend((pom, e, xml_path) for e in defaults.values())
+            runs = defaults[_preferred(list(defaults))]
+            return Plan(poms.resolve(pom.value(runs)), places + executions, None)
+    return Plan("", places + executions, _addition(poms, path))
+
+
+def _execution_label(pom: Pom, execution: xmltext.Node, xml_path: str, scope: str) -> str:
+    label = f"{xml_path} in execution {pom.value(execution.child('id')) or 'default'}"
+    return f"{label} of {scope}" if scope else label
+
+
+def _addition(poms: Poms, path: tuple[str, ...]) -> tuple[Pom, list[xmltext.Node]] | None:
+    """The plugins to add ``path`` to: the nearest default build's, else its profiles'."""
+    for default in (True, False):
+        for pom in poms.chain:
+            plugins = [
+                p
+                for p in pom.plugins()
+                if (scope := pom.scope(p)) is not None
+                and (scope == "") is default
+                and _element(p, path) is None
+            ]
+            if not plugins:
+                continue
+            if not default:
+                return pom, plugins  # every profile that runs Jib
+            configured = [p for p in plugins if p.child("configuration") is not None]
+            return pom, configured or [_preferred(plugins)]
+    return None
 
 
 Value = Callable[[str], str]  # the current (resolved) value → the value to set
@@ -259,30 +369,20 @@ Value = Callable[[str], str]  # the current (resolved) value → the value to se
 
 def _set(poms: Poms, setting: Setting, value: Value) -> str:
     """Make Jib's effective ``setting`` ``value(current)``; returns where that was done."""
-    definition = poms.definition(setting.property)
-    if definition is not None:
-        pom, node = definition
-        splices: dict[str, dict[int, xmltext.Splice]] = {}
-        where = _change(poms, pom, node, value, splices, f"property {setting.property}")
-        return _commit(poms, splices, [where])
-    declared = list(poms.declarations())
-    if not declared:
+    plan = _plan(poms, setting)
+    if plan.add is None and not plan.places:
         raise Refused(f"no {ARTIFACT} in {poms.module} or its parents in this repository")
-    xml_path = "".join(f"<{tag}>" for tag in setting.path)
-    for pom, plugins in declared:
-        elements = [e for p in plugins if (e := _element(p, ("configuration", *setting.path)))]
-        if elements:
-            splices = {}
-            places = [_change(poms, pom, e, value, splices, xml_path) for e in elements]
-            return _commit(poms, splices, places)
-    for pom, plugins in declared:
-        configured = [c for p in plugins if (c := p.child("configuration")) is not None]
-        if configured:
-            added = [_append(pom, c, list(setting.path), value("")) for c in configured]
-            return _commit(poms, {pom.path: dict(enumerate(added))}, [f"{pom.path} ({xml_path})"])
-    pom, plugins = declared[0]
-    splice = _append(pom, _preferred(plugins), ["configuration", *setting.path], value(""))
-    return _commit(poms, {pom.path: {0: splice}}, [f"{pom.path} ({xml_path})"])
+    splices: dict[str, dict[int, xmltext.Splice]] = {}
+    where = [_change(poms, pom, node, value, splices, label) for pom, node, label in plan.places]
+    if plan.add is not None:
+        pom, plugins = plan.add
+        xml_path = "".join(f"<{tag}>" for tag in setting.path)
+        for plugin in plugins:
+            splice = _append(pom, plugin, ["configuration", *setting.path], value(""))
+            splices.setdefault(pom.path, {})[splice.start] = splice
+            scope = pom.scope(plugin)
+            where.append(f"{pom.path} ({xml_path}{f' in {scope}' if scope else ''})")
+    return _commit(poms, splices, where)
 
 
 def _change(
@@ -325,6 +425,14 @@ def _append(pom: Pom, parent: xmltext.Node, path: list[str], value: str) -> xmlt
     return xmltext.append_child(pom.doc, node, path, value)
 
 
+def _children(node: xmltext.Node, *path: str) -> list[xmltext.Node]:
+    """The elements at ``path`` below ``node``, every match at each level."""
+    found = [node]
+    for tag in path:
+        found = [c for n in found for c in n.children if c.tag == tag]
+    return found
+
+
 def _element(node: xmltext.Node, path: tuple[str, ...]) -> xmltext.Node | None:
     for tag in path:
         child = node.child(tag)
@@ -335,7 +443,7 @@ def _element(node: xmltext.Node, path: tuple[str, ...]) -> xmltext.Node | None:
 
 
 def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
-    """With no configuration anywhere, configure the plugin the build actually runs."""
+    """The declaration the build runs: ``<build><plugins>`` over ``<pluginManagement>``."""
     for plugin in plugins:
         if plugin.path()[-3:-1] == ["build", "plugins"]:
             return plugin
@@ -343,20 +451,30 @@ def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
 
 
 def _shell_entrypoint(poms: Poms) -> str | None:
-    """Why the configured entrypoint cannot run on distroless (``bash -c /entrypoint.sh``)."""
+    """Why the configured entrypoint may not run on distroless; None if it runs ``java``.
+
+    Distroless Java has ``java`` and nothing else to run: no shell for ``bash -c …`` or a
+    ``#!/bin/sh`` script such as ``/entrypoint.sh`` from extraDirectories.
+    """
     for pom in poms.chain:
-        values = [pom.value(pom.property("jib.container.entrypoint"))]
+        key = "jib.container.entrypoint"
+        values = [pom.value(pom.property(key))]
+        values += [pom.value(node) for _, node in pom.profile_properties(key)]
         for plugin in pom.plugins():
-            entry = _element(plugin, ("configuration", "container", "entrypoint"))
-            if entry is not None:
-                first = entry.children[0] if entry.children else entry
-                values.append(pom.value(first))
+            for owner in (plugin, *_children(plugin, "executions", "execution")):
+                entry = _element(owner, ("configuration", "container", "entrypoint"))
+                if entry is not None:
+                    first = entry.children[0] if entry.children else entry
+                    values.append(pom.value(first))
         for value in values:
             if poms.resolve(value).strip() == "INHERIT":
                 return "the Jib entrypoint is INHERIT: it would run the new base's own entrypoint"
             word = re.split(r"[,\s]+", poms.resolve(value).strip(), maxsplit=1)[0]
-            if posixpath.basename(word) in SHELLS:
-                return f"the Jib entrypoint runs {word}, which a distroless base does not have"
+            if word and posixpath.basename(word) != "java":
+                return (
+                    f"the Jib entrypoint runs {word}, which may need a shell the distroless "
+                    "base does not have"
+                )
     return None
 
 

@@ -18,6 +18,9 @@ class XmlError(ValueError):
     pass
 
 
+MAX_DEPTH = 256  # far deeper than any build file; deeper nesting is refused, not walked
+
+
 @dataclass(eq=False)
 class Node:
     tag: str
@@ -25,8 +28,8 @@ class Node:
     start_end: int  # offset just after the start tag's ">"
     end_start: int = -1  # offset of "<" of the end tag (== start_end when self-closing)
     end: int = -1  # offset just after the element
-    parent: Node | None = None
-    children: list[Node] = field(default_factory=list)
+    parent: Node | None = field(default=None, repr=False)
+    children: list[Node] = field(default_factory=list, repr=False)
 
     @property
     def self_closing(self) -> bool:
@@ -36,9 +39,14 @@ class Node:
         return next((c for c in self.children if c.tag == tag), None)
 
     def iter(self, tag: str) -> list[Node]:
-        found = [self] if self.tag == tag else []
-        for child in self.children:
-            found.extend(child.iter(tag))
+        """Every element named ``tag`` at or below this one, in document order."""
+        found = []
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if node.tag == tag:
+                found.append(node)
+            stack.extend(reversed(node.children))
         return found
 
     def path(self) -> list[str]:
@@ -96,6 +104,8 @@ def parse(source: bytes) -> XmlDocument:
         raise XmlError("DTDs and entity declarations are not accepted in build files")
 
     def start(tag: str, _attrs: dict[str, str]) -> None:
+        if len(stack) >= MAX_DEPTH:
+            raise XmlError(f"elements nested too deeply (more than {MAX_DEPTH} levels)")
         offset = parser.CurrentByteIndex
         start_end = _tag_end(source, offset)
         node = Node(tag=tag, start=offset, start_end=start_end, parent=stack[-1] if stack else None)
@@ -185,9 +195,9 @@ def append_child(doc: XmlDocument, parent: Node, path: list[str], value: str) ->
 
 
 def _render(path: list[str], value: str, indent: str, unit: str, newline: str) -> str:
-    tag, rest = path[0], path[1:]
-    if not rest:
-        escaped = value.replace("&", "&amp;").replace("<", "&lt;")
-        return f"{newline}{indent}<{tag}>{escaped}</{tag}>"
-    inner = _render(rest, value, indent + unit, unit, newline)
-    return f"{newline}{indent}<{tag}>{inner}{newline}{indent}</{tag}>"
+    escaped = value.replace("&", "&amp;").replace("<", "&lt;")
+    indents = [indent + unit * level for level in range(len(path))]
+    block = f"{newline}{indents[-1]}<{path[-1]}>{escaped}</{path[-1]}>"
+    for tag, own in zip(reversed(path[:-1]), reversed(indents[:-1]), strict=True):
+        block = f"{newline}{own}<{tag}>{block}{newline}{own}</{tag}>"
+    return block

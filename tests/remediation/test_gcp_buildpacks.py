@@ -231,12 +231,56 @@ def test_mis_keyed_02_file_is_noted() -> None:
     assert "pack reads this file as schema 0.2 and ignores its build.env" in detail
 
 
-def test_clear_source_already_set_is_not_rewritten() -> None:
+def test_clear_source_already_set_is_explained_not_claimed() -> None:
     text = '[[build.env]]\nname = "GOOGLE_CLEAR_SOURCE"\nvalue = "True"\n'
-    result = fix({**GO, "project.toml": text}, "source-code")
-    assert result.edits == ()
+    result = fix({**GO, "project.toml": text}, "source-code", "build-files")
+    assert result.edits == () and result.fixed == ()
     done, detail = outcome(result, "source-code")
-    assert done and "already sets GOOGLE_CLEAR_SOURCE=True" in detail
+    assert not done and outcome(result, "build-files") == (done, detail)
+    assert detail.startswith("project.toml already sets GOOGLE_CLEAR_SOURCE=True, yet the image")
+    assert "--set-build-env-vars" in detail and "GOOGLE_DEVMODE=true" in detail
+
+
+def test_clear_source_already_set_still_excludes_git() -> None:
+    text = '[[build.env]]\nname = "GOOGLE_CLEAR_SOURCE"\nvalue = "1"\n'
+    result = fix(
+        {**GO, "project.toml": text}, "source-code", finding("vcs-directory", "workspace/.git")
+    )
+    assert not outcome(result, "source-code")[0]
+    done, detail = outcome(result, "vcs-directory")
+    assert done and detail.startswith("project.toml: .git in [build] exclude")
+    assert written(result)["build"] == {
+        "env": [{"name": "GOOGLE_CLEAR_SOURCE", "value": "1"}],
+        "exclude": [".git"],
+    }
+    assert result.fixed == ("vcs-directory",)
+
+
+@pytest.mark.parametrize(
+    "clear", ["", '[[build.env]]\nname = "GOOGLE_CLEAR_SOURCE"\nvalue = "true"\n']
+)
+def test_devmode_disables_clear_source(clear: str) -> None:
+    text = clear + '[[build.env]]\nname = "GOOGLE_DEVMODE"\nvalue = "true"\n'
+    result = fix(
+        {**GO, "project.toml": text},
+        "source-code",
+        "build-files",
+        finding("vcs-directory", "workspace/.git"),
+    )
+    done, detail = outcome(result, "source-code")
+    assert not done and outcome(result, "build-files") == (done, detail)
+    assert detail.startswith("project.toml sets GOOGLE_DEVMODE=true: devmode disables clearing")
+    assert outcome(result, "vcs-directory")[0]
+    build = written(result)["build"]
+    assert build["exclude"] == [".git"]
+    # GOOGLE_CLEAR_SOURCE is not added where devmode would ignore it
+    names = ["GOOGLE_CLEAR_SOURCE", "GOOGLE_DEVMODE"] if clear else ["GOOGLE_DEVMODE"]
+    assert [e["name"] for e in build["env"]] == names
+
+
+def test_devmode_off_does_not_block() -> None:
+    text = '[[build.env]]\nname = "GOOGLE_DEVMODE"\nvalue = "false"\n'
+    assert outcome(fix({**GO, "project.toml": text}, "source-code"), "source-code")[0]
 
 
 def test_unknown_language_is_explained() -> None:

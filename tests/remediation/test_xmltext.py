@@ -122,3 +122,34 @@ def _all(node: xmltext.Node) -> list[xmltext.Node]:
         found.append(child)
         found.extend(_all(child))
     return found
+
+
+def _nested(depth: int, leaf: str = "") -> bytes:
+    return ("<a>" * depth + leaf + "</a>" * depth).encode()
+
+
+def test_absurd_nesting_is_refused_while_parsing() -> None:
+    with pytest.raises(xmltext.XmlError, match="nested too deeply"):
+        xmltext.parse(_nested(3000))
+    with pytest.raises(xmltext.XmlError, match="nested too deeply"):
+        xmltext.parse(_nested(xmltext.MAX_DEPTH + 1))
+    doc = xmltext.parse(_nested(xmltext.MAX_DEPTH - 1, "<user>0</user>"))
+    [user] = doc.root.iter("user")
+    assert len(user.path()) == xmltext.MAX_DEPTH
+
+
+def test_iter_walks_deep_trees_without_recursion() -> None:
+    root = node = xmltext.Node("a", 0, 0)
+    for _ in range(5000):
+        child = xmltext.Node("a", 0, 0, parent=node)
+        node.children.append(child)
+        node = child
+    found = root.iter("a")
+    assert len(found) == 5001 and found[0] is root and found[-1] is node
+    assert len(node.path()) == 5001
+
+
+def test_iter_is_in_document_order() -> None:
+    doc = xmltext.parse(b"<r><x n='1'><x n='2'/></x><y><x n='3'/></y><x n='4'/></r>")
+    starts = [n.start for n in doc.root.iter("x")]
+    assert starts == sorted(starts) and len(starts) == 4
