@@ -14,9 +14,10 @@ instead of guessing, because a wrong edit in a build file is worse than none.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache, cached_property, lru_cache
 
 # Blocks that configure the same extension on other projects, or conditionally: a setting
 # inside them still reaches the extension, so they are looked through when matching a path.
@@ -28,12 +29,22 @@ TRANSPARENT = PROJECT_SCOPES | CONDITIONALS
 # Calls whose block configures the element their first argument names:
 # ``tasks.named("bootBuildImage") {`` configures what ``tasks.bootBuildImage {`` does.
 LOOKUPS = frozenset({"named", "getByName"})
+# Kotlin's typed ``configure<T> {`` configures the extension of type T, as its own block does.
+EXTENSIONS = {
+    "JibExtension": "jib",
+    "com.google.cloud.tools.jib.gradle.JibExtension": "jib",
+}
+# Blocks nested deeper than this are refused: no build script comes near, and every query
+# that lists the blocks around an offset is proportional to the depth.
+MAX_DEPTH = 500
 
 _IDENT = r"[A-Za-z_]\w*"
-_CHAIN = re.compile(rf"{_IDENT}(?:[ \t]*\.[ \t]*{_IDENT})*")
-_ASSIGN = re.compile(r"[ \t]*=(?!=)")
-_CALL = re.compile(r"[ \t]*\(")
-_COMMAND = re.compile(r"[ \t]+(?=['\"])")  # Groovy ``user 'x'``: a call without parentheses
+# A statement that starts with a dotted name, and how it goes on: an assignment, a call, or
+# (Groovy) a call without parentheses, ``user 'x'``.
+_STATEMENT = re.compile(
+    rf"(?:^|(?<=[\n;{{}}]))[ \t]*(?P<chain>{_IDENT}(?:[ \t]*\.[ \t]*{_IDENT})*)"
+    r"""(?:(?P<assign>[ \t]*=(?!=))|(?P<call>[ \t]*\()|(?P<command>[ \t]+(?=['"])))"""
+)
 _PLUGIN_PATTERNS = (
     # ``id 'x'`` / ``id("x")`` inside ``plugins {}``
     re.compile(r"\bid\s*\(?\s*(?P<q>['\"])(?P<id>[\w.-]+)(?P=q)[ \t]*\)?(?P<rest>[^\n;]*)"),
@@ -47,6 +58,14 @@ _PLUGIN_PATTERNS = (
     re.compile(r"\balias\s*\(\s*(?P<alias>[\w.]+)\s*\)(?P<rest>[^\n;]*)"),
 )
 _APPLY_FALSE = re.compile(r"\bapply\s*\(?\s*false\b")
+_STATEMENT_STOP = re.compile(r"[\n;(\[{)\]}]")
+_ARGUMENT_END = re.compile(r"\s*(?:,|\Z)")
+_CODE_TOKEN = re.compile(r"//|/\*|['\"]")
+_COMMENT_MARK = re.compile(r"/\*|\*/")
+_INTERPOLATION_STOP = re.compile(r"['\"{}]")
+_NOT_NEWLINE = re.compile(r"[^\r\n]")
+_BRACKET = re.compile(r"[()\[\]{}]")
+_BRACE = re.compile(r"[{}]")
 
 
 class ScriptError(ValueError):
@@ -82,8 +101,13 @@ class Block:
     name: str  # "jib", "tasks.named", "" for an anonymous closure or lambda
     open: int  # offset of "{"
     close: int  # offset of the matching "}"
-    scope: tuple[str, ...]
+    parent: Block | None = field(default=None, repr=False, compare=False)
     arguments: tuple[int, int] | None = None  # offsets inside the call's "(…)", if any
+    type_arguments: tuple[int, int] | None = None  # offsets inside its "<…>", if any
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        return tuple(b.name for b in _outward(self.parent))[::-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +119,12 @@ class Statement:
     start: int
     end: int  # end of the statement, before its newline
     value: tuple[int, int]  # the value's expression, stripped
-    scope: tuple[Block, ...]
+    block: Block | None  # the innermost block around the statement
+
+    @property
+    def scope(self) -> tuple[Block, ...]:
+        """The blocks around the statement, outermost first."""
+        return tuple(_outward(self.block))[::-1]
 
     @property
     def target(self) -> tuple[str, ...]:
@@ -111,63 +140,107 @@ class AppliedPlugin:
 
 
 class Script:
-    """One parsed script: the masked text, its string literals, blocks and statements."""
+    """One parsed script: the masked text, its string literals, blocks and statements.
+
+    Parsing is linear in the text: each bracket is matched once, and every query about an
+    offset (the blocks around it, its bracket depth, whether it is in a literal) is a binary
+    search over what the scan recorded.
+    """
 
     def __init__(self, text: str, kotlin: bool) -> None:
         self.text = text
         self.kotlin = kotlin
         self.masked, literals = _mask(text, kotlin)
         self.literals = {lit.start: lit for lit in literals}
-        self.blocks = _blocks(self.masked)
-        self._paren_depth = _paren_depths(self.masked)
+        self._literal_starts = [lit.start for lit in literals]
+        self._literal_ends = [lit.end for lit in literals]
+        pairs = _pairs(self.masked)
+        self._closing = pairs.closing
+        self._parens = pairs.parens
+        self._depth_offsets = pairs.depth_offsets
+        self._depths = pairs.depths
+        tree = _blocks(self.masked, pairs.parens_back)
+        self.blocks = tree.blocks
+        self._parents = tree.parents
+        self._changes = tree.changes
+        self._innermost = tree.innermost
+        self._index = {b.open: i for i, b in enumerate(self.blocks)}
+        self._inherited_any: dict[tuple[str, tuple[str, ...]], list[bool]] = {}
 
     @cached_property
     def newline(self) -> str:
         return "\r\n" if "\r\n" in self.text else "\n"
 
+    def innermost(self, pos: int) -> Block | None:
+        """The innermost block around an offset (``{`` before it, its ``}`` at or after it)."""
+        k = bisect_right(self._changes, pos) - 1
+        index = self._innermost[k] if k >= 0 else -1
+        return self.blocks[index] if index >= 0 else None
+
     def enclosing(self, pos: int) -> tuple[Block, ...]:
         """The blocks around an offset, outermost first."""
-        return tuple(b for b in self.blocks if b.open < pos <= b.close)
+        return tuple(_outward(self.innermost(pos)))[::-1]
 
     @cached_property
     def statements(self) -> tuple[Statement, ...]:
         found = []
-        for match in re.finditer(r"(?:^|(?<=[\n;{}]))[ \t]*", self.masked):
-            start = match.end()
-            chain = _CHAIN.match(self.masked, start)
-            if chain is None:
-                continue
-            scope = self.enclosing(start)
-            inner = scope[-1].open + 1 if scope else 0
-            if self._paren_depth[start] != self._paren_depth[inner]:
+        for match in _STATEMENT.finditer(self.masked):
+            if match["command"] is not None and self.kotlin:
+                continue  # Kotlin has no calls without parentheses
+            start = match.start("chain")
+            block = self.innermost(start)
+            inner = block.open + 1 if block else 0
+            if self._paren_depth(start) != self._paren_depth(inner):
                 continue  # a named argument on its own line, not a statement
-            if (statement := self._statement(chain, scope)) is not None:
+            if (statement := self._statement(match, block)) is not None:
                 found.append(statement)
         return tuple(found)
 
-    def _statement(self, chain: re.Match[str], scope: tuple[Block, ...]) -> Statement | None:
-        names = tuple(part.strip() for part in chain[0].split("."))
-        after = chain.end()
-        if (op := _ASSIGN.match(self.masked, after)) is not None:
-            end = _statement_end(self.masked, op.end())
-            return Statement(names, "=", chain.start(), end, self._strip(op.end(), end), scope)
-        if (op := _CALL.match(self.masked, after)) is not None:
-            close = _matching(self.masked, op.end() - 1, "(", ")")
+    def _statement(self, match: re.Match[str], block: Block | None) -> Statement | None:
+        names = tuple(part.strip() for part in match["chain"].split("."))
+        start, after = match.start("chain"), match.end()
+        if match["call"] is not None:
+            close = self._parens.get(after - 1)
             if close is None:
                 return None
-            end = _statement_end(self.masked, close + 1)
+            end = self._statement_end(close + 1)
             form = "set" if names[-1] == "set" and len(names) > 1 else "call"
-            value = self._strip(op.end(), close)
-            return Statement(names, form, chain.start(), end, value, scope)
-        if not self.kotlin and (op := _COMMAND.match(self.masked, after)) is not None:
-            end = _statement_end(self.masked, op.end())
-            return Statement(names, "call", chain.start(), end, self._strip(op.end(), end), scope)
-        return None
+            return Statement(names, form, start, end, self._strip(after, close), block)
+        end = self._statement_end(after)
+        form = "=" if match["assign"] is not None else "call"
+        return Statement(names, form, start, end, self._strip(after, end), block)
+
+    def _statement_end(self, start: int) -> int:
+        """Where the statement that continues at ``start`` ends: newline or ``;`` at its level.
+
+        Brackets are stepped over whole, so nested statements do not make this quadratic.
+        """
+        masked, i = self.masked, len(self.masked)
+        pos = start
+        while (stop := _STATEMENT_STOP.search(masked, pos)) is not None:
+            if stop[0] not in "([{":
+                i = stop.start()  # a newline, ``;`` or a bracket this statement is inside
+                break
+            close = self._closing.get(stop.start())
+            if close is None:
+                break  # never closed: the statement runs to the end
+            pos = close + 1
+        while i > start and masked[i - 1] in " \t\r":
+            i -= 1
+        return i
+
+    def _paren_depth(self, pos: int) -> int:
+        """Depth of ``(`` and ``[`` nesting before an offset."""
+        k = bisect_left(self._depth_offsets, pos) - 1
+        return self._depths[k] if k >= 0 else 0
 
     def _strip(self, start: int, end: int) -> tuple[int, int]:
-        segment = self.masked[start:end]
-        left = len(segment) - len(segment.lstrip())
-        return start + left, start + len(segment.rstrip())
+        masked = self.masked
+        while start < end and masked[start].isspace():
+            start += 1
+        while end > start and masked[end - 1].isspace():
+            end -= 1
+        return start, end
 
     def literal(self, statement: Statement) -> Literal | None:
         """The statement's value if it is exactly one plain (non-interpolated) string literal."""
@@ -177,17 +250,42 @@ class Script:
             return None
         return lit
 
+    def first_literal(self, start: int, end: int) -> Literal | None:
+        """The first string literal that starts inside ``[start, end)``."""
+        k = bisect_left(self._literal_starts, start)
+        if k < len(self._literal_starts) and self._literal_starts[k] < end:
+            return self.literals[self._literal_starts[k]]
+        return None
+
     def group(self, block: Block) -> tuple[str, ...]:
-        """The names a block configures: ``tasks.named<T>("x", …) {`` configures ``tasks.x``."""
+        """The names a block configures: ``tasks.named<T>("x", …) {`` configures ``tasks.x``.
+
+        Kotlin's ``configure<JibExtension> {`` configures ``jib``.
+        """
         names = _split(block.name)
+        if names == ("configure",) and block.type_arguments is not None:
+            extension = EXTENSIONS.get("".join(self.masked[slice(*block.type_arguments)].split()))
+            if extension is not None:
+                return (extension,)
         if names[-1:] and names[-1] in LOOKUPS and block.arguments is not None:
             start, end = self._strip(*block.arguments)
             lit = self.literals.get(start)
-            if lit is not None and not lit.interpolated:
-                rest = self.masked[lit.end : end].strip()
-                if not rest or rest.startswith(","):
-                    return (*names[:-1], self.string(lit))
+            if (
+                lit is not None
+                and not lit.interpolated
+                and _ARGUMENT_END.match(self.masked, lit.end, end) is not None
+            ):
+                return (*names[:-1], self.string(lit))
         return names
+
+    def not_plain(self, statement: Statement, path: Sequence[str]) -> str:
+        """Why a statement that sets ``path`` to something other than a plain string is left
+        alone."""
+        return (
+            f"line {self.line(statement.start)} sets {'.'.join(path)} from "
+            f"`{_snippet(self.value_text(statement))}`, not a plain string; "
+            "change that value by hand"
+        )
 
     def value_text(self, statement: Statement) -> str:
         start, end = statement.value
@@ -206,32 +304,37 @@ class Script:
             s
             for s in self.statements
             if s.form in ("=", "set") or (s.form == "call" and not self.kotlin)
-            if _reaches([*map(self.group, s.scope), s.target], path, within)
+            if self._reaches(self._index_of(s.block), s.target, path, within)
         ]
 
     def blocks_at(self, path: Sequence[str], within: Sequence[str] = ()) -> list[Block]:
         """Blocks that configure ``path`` (``jib { container {`` or ``jib.container {``)."""
         return [
             b
-            for b in self.blocks
-            if _reaches([*map(self.group, self.enclosing(b.open)), self.group(b)], path, within)
+            for i, b in enumerate(self.blocks)
+            if self._reaches(self._parents[i], self._groups[i], path, within)
         ]
 
     def dotted(self, head: str, within: Sequence[str] = ()) -> list[Statement]:
         """Unconditional statements that start with ``head.``, such as ``jib.to.image = …``."""
-        return [
-            s
-            for s in self.statements
-            if len(s.chain) > 1 and s.chain[0] == head
-            if all(b.name in PROJECT_SCOPES for b in s.scope)
-            if not within or any(b.name in within for b in s.scope)
-        ]
+        found = []
+        for s in self.statements:
+            if len(s.chain) < 2 or s.chain[0] != head:
+                continue
+            index = self._index_of(s.block)
+            if index >= 0 and not self._in_projects[index]:
+                continue
+            if within and not (index >= 0 and self._inside("name", within)[index]):
+                continue
+            found.append(s)
+        return found
 
     def is_code(self, pos: int) -> bool:
         return self.masked[pos] == self.text[pos] and not self._in_literal(pos)
 
     def _in_literal(self, pos: int) -> bool:
-        return any(lit.start <= pos < lit.end for lit in self.literals.values())
+        k = bisect_right(self._literal_starts, pos) - 1
+        return k >= 0 and pos < self._literal_ends[k]
 
     def scope_names(self, pos: int) -> tuple[str, ...]:
         return tuple(b.name for b in self.enclosing(pos))
@@ -254,9 +357,87 @@ class Script:
                     found.append(AppliedPlugin(match["id"], scope))
         return found
 
+    # --- per-block facts, computed once, parents before children --------------------------
 
+    def _index_of(self, block: Block | None) -> int:
+        return -1 if block is None else self._index[block.open]
+
+    @cached_property
+    def _groups(self) -> list[tuple[str, ...]]:
+        return [self.group(b) for b in self.blocks]
+
+    @cached_property
+    def _labels(self) -> list[str]:
+        """Each block's group as one name: what a project scope or ``within`` is matched on."""
+        return [".".join(group) for group in self._groups]
+
+    @cached_property
+    def _named(self) -> list[int]:
+        """The nearest block, itself or around it, whose group is not empty (-1: none)."""
+        named: list[int] = []
+        for i, parent in enumerate(self._parents):
+            named.append(i if self._groups[i] else (named[parent] if parent >= 0 else -1))
+        return named
+
+    @cached_property
+    def _transparent(self) -> list[bool]:
+        """The block and every block around it are transparent."""
+        return self._inherit([label in TRANSPARENT for label in self._labels], every=True)
+
+    @cached_property
+    def _in_projects(self) -> list[bool]:
+        """The block and every block around it are project scopes."""
+        return self._inherit([b.name in PROJECT_SCOPES for b in self.blocks], every=True)
+
+    def _inside(self, key: str, within: Sequence[str]) -> list[bool]:
+        """The block or one around it is one of ``within``, by its name or by its label."""
+        memo = (key, tuple(within))
+        if memo not in self._inherited_any:
+            names = self._labels if key == "label" else [b.name for b in self.blocks]
+            own = [name in within for name in names]
+            self._inherited_any[memo] = self._inherit(own, every=False)
+        return self._inherited_any[memo]
+
+    def _inherit(self, own: list[bool], every: bool) -> list[bool]:
+        out: list[bool] = []
+        for i, parent in enumerate(self._parents):
+            outer = out[parent] if parent >= 0 else every
+            out.append((own[i] and outer) if every else (own[i] or outer))
+        return out
+
+    def _reaches(
+        self, index: int, tail: tuple[str, ...], path: Sequence[str], within: Sequence[str]
+    ) -> bool:
+        """Do ``tail`` and the groups of block ``index`` and those around it spell ``path``,
+        behind only transparent blocks (and inside one of ``within``, if given)?
+
+        Blocks with an empty group add nothing to the path and are never transparent, so
+        they are stepped over; the walk stops as soon as ``tail`` stops being a suffix.
+        """
+        wanted = tuple(path)
+        while True:
+            index = self._named[index] if index >= 0 else -1
+            if tail == wanted and self._outer_ok(index, within):
+                return True
+            if index < 0 or len(tail) >= len(wanted) or wanted[len(wanted) - len(tail) :] != tail:
+                return False
+            tail = self._groups[index] + tail
+            index = self._parents[index]
+
+    def _outer_ok(self, index: int, within: Sequence[str]) -> bool:
+        """Is everything from block ``index`` outwards transparent (and inside ``within``)?"""
+        if index < 0:
+            return not within
+        return self._transparent[index] and (not within or self._inside("label", within)[index])
+
+
+@lru_cache(maxsize=16)
 def parse(text: str, kotlin: bool) -> Script:
-    """Parse a script; raises ScriptError when it cannot be read safely."""
+    """Parse a script; raises ScriptError when it cannot be read safely.
+
+    A fixer reads the same script several times (to find where Jib is configured, its
+    current values, then to edit it), so recent parses are kept: a Script is never changed.
+    """
     return Script(text, kotlin)
 
 
@@ -283,19 +464,13 @@ def set_value(
         script = parse(text, kotlin)
     except ScriptError as exc:
         return Edit(None, f"cannot read the script safely: {exc}")
-    dotted = ".".join(path)
     existing = script.assignments(path, within)
     if existing:
         splices = []
         for statement in existing:
             lit = script.literal(statement)
             if lit is None:
-                return Edit(
-                    None,
-                    f"line {script.line(statement.start)} sets {dotted} from "
-                    f"`{_snippet(script.value_text(statement))}`, not a plain string; "
-                    "change that value by hand",
-                )
+                return Edit(None, script.not_plain(statement, path))
             if script.string(lit) != value:
                 start, end = lit.content
                 splices.append((start, end, _escape(value, lit.quote)))
@@ -314,20 +489,6 @@ def set_value(
 
 def _split(name: str) -> tuple[str, ...]:
     return tuple(part for part in name.split(".") if part)
-
-
-def _reaches(groups: list[tuple[str, ...]], path: Sequence[str], within: Sequence[str]) -> bool:
-    """Do the trailing groups spell ``path``, behind only transparent blocks?"""
-    wanted = tuple(path)
-    for k in range(len(groups)):
-        if tuple(part for group in groups[k:] for part in group) != wanted:
-            continue
-        outer = [".".join(g) for g in groups[:k]]
-        if all(name in TRANSPARENT for name in outer) and (
-            not within or any(name in within for name in outer)
-        ):
-            return True
-    return False
 
 
 def _escape(value: str, quote: str) -> str:
@@ -464,196 +625,256 @@ def _mask(text: str, kotlin: bool) -> tuple[str, list[Literal]]:
     Quotes stay in place so that a literal is still visible as a value; what is inside it,
     including ``${…}`` interpolation, cannot be mistaken for code.
     """
-    out = list(text)
+    pieces: list[str] = []
     literals: list[Literal] = []
-
-    def blank(start: int, end: int) -> None:
-        for k in range(start, end):
-            if out[k] not in "\r\n":
-                out[k] = " "
-
-    i, n = 0, len(text)
-    while i < n:
-        if text.startswith("//", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            blank(i, end)
-            i = end
-        elif text.startswith("/*", i):
-            end = _comment_end(text, i, nested=kotlin)
-            blank(i, end)
-            i = end
-        elif text[i] in "'\"":
-            lit = _string(text, i, kotlin)
-            start, end = lit.content
-            blank(start, end)
-            literals.append(lit)
-            i = lit.end
+    kept = pos = 0  # text before ``kept`` is in ``pieces``; scanning resumes at ``pos``
+    while (token := _CODE_TOKEN.search(text, pos)) is not None:
+        start = token.start()
+        if token[0] == "//":
+            end = text.find("\n", start)
+            pos = end = len(text) if end < 0 else end
+        elif token[0] == "/*":
+            pos = end = _comment_end(text, start, nested=kotlin)
         else:
-            i += 1
-    return "".join(out), literals
+            lit = _string(text, start, kotlin)
+            literals.append(lit)
+            start, end = lit.content
+            pos = lit.end
+        pieces += (text[kept:start], _NOT_NEWLINE.sub(" ", text[start:end]))
+        kept = end
+    pieces.append(text[kept:])
+    return "".join(pieces), literals
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
 
 
 def _comment_end(text: str, start: int, nested: bool) -> int:
-    depth, i = 0, start
-    while i < len(text):
-        if text.startswith("/*", i):
-            depth = depth + 1 if nested or depth == 0 else depth
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
+    if not nested:
+        end = text.find("*/", start + 2)
+        if end >= 0:
+            return end + 2
+    else:
+        depth = 0
+        for mark in _COMMENT_MARK.finditer(text, start):
+            depth += 1 if mark[0] == "/*" else -1
             if depth == 0:
-                return i
-        else:
-            i += 1
-    raise ScriptError(f"unterminated /* comment at line {text.count(chr(10), 0, start) + 1}")
+                return mark.end()
+    raise ScriptError(f"unterminated /* comment at line {_line(text, start)}")
+
+
+def _quote(text: str, start: int) -> str:
+    char = text[start]
+    return char * 3 if text.startswith(char * 3, start) else char
+
+
+@cache
+def _string_stops(quote: str, kotlin: bool) -> re.Pattern[str]:
+    """The characters that matter inside a string with this quote: the quote, and where they
+    apply escapes (not in Kotlin raw strings), newlines (which end a one-line string) and ``$``.
+    """
+    stops = quote[0]
+    if not (kotlin and quote == '"""'):
+        stops += "\\"
+    if len(quote) == 1:
+        stops += "\n"
+    if quote[0] == '"':
+        stops += "$"
+    return re.compile("[" + re.escape(stops) + "]")
 
 
 def _string(text: str, start: int, kotlin: bool) -> Literal:
-    """The literal that starts at ``start``, skipping escapes and ``${…}`` interpolation."""
-    char = text[start]
-    quote = char * 3 if text.startswith(char * 3, start) else char
-    interpolating = char == '"'
-    escapes = not (kotlin and quote == '"""')  # Kotlin raw strings have no escapes
+    """The literal that starts at ``start``, skipping escapes and ``${…}`` interpolation.
+
+    Strings inside an interpolation, and interpolations inside those, are followed with an
+    explicit stack of (quote or ``${``, where it opened, brace depth), so that no nesting
+    can exhaust Python's recursion limit.
+    """
+    outer = _quote(text, start)
     interpolated = False
-    i = start + len(quote)
-    while i < len(text):
-        if text.startswith(quote, i):
-            end = i + len(quote)
-            while len(quote) == 3 and end < len(text) and text[end] == char:
-                end += 1  # """a"""" ends with the last three quotes
-            return Literal(start, end, quote, interpolated)
-        c = text[i]
-        if c == "\\" and escapes:
-            i += 2
-            continue
-        if c == "\n" and len(quote) == 1:
-            break
-        if interpolating and c == "$" and i + 1 < len(text):
-            if text[i + 1] == "{":
-                interpolated = True
-                i = _interpolation_end(text, i + 1, kotlin)
+    frames: list[tuple[str, int, int]] = [(outer, start, 0)]
+    i = start + len(outer)
+    while True:
+        kind, opened, depth = frames[-1]
+        if kind == "${":
+            stop = _INTERPOLATION_STOP.search(text, i)
+            if stop is None:
+                raise ScriptError(f"unterminated ${{ at line {_line(text, opened)}")
+            i = stop.start()
+            if stop[0] in "'\"":
+                quote = _quote(text, i)
+                frames.append((quote, i, 0))
+                i += len(quote)
                 continue
-            if text[i + 1].isalpha() or text[i + 1] == "_":
-                interpolated = True
-        i += 1
-    raise ScriptError(f"unterminated string at line {text.count(chr(10), 0, start) + 1}")
-
-
-def _interpolation_end(text: str, open_brace: int, kotlin: bool) -> int:
-    """Offset just past the ``}`` that closes ``${`` at ``open_brace``."""
-    depth, i = 0, open_brace
-    while i < len(text):
-        c = text[i]
-        if c in "'\"":
-            i = _string(text, i, kotlin).end
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
+            depth += 1 if stop[0] == "{" else -1
+            frames[-1] = (kind, opened, depth)
             if depth == 0:
-                return i + 1
-        i += 1
-    raise ScriptError(f"unterminated ${{ at line {text.count(chr(10), 0, open_brace) + 1}")
+                frames.pop()
+            i += 1
+            continue
+        stop = _string_stops(kind, kotlin).search(text, i)
+        if stop is None or stop[0] == "\n":
+            raise ScriptError(f"unterminated string at line {_line(text, opened)}")
+        i = stop.start()
+        if text.startswith(kind, i):
+            end = i + len(kind)
+            while len(kind) == 3 and end < len(text) and text[end] == kind[0]:
+                end += 1  # """a"""" ends with the last three quotes
+            frames.pop()
+            if not frames:
+                return Literal(start, end, outer, interpolated)
+            i = end
+        elif stop[0] == "\\":
+            i += 2
+        elif stop[0] == "$" and text.startswith("{", i + 1):
+            interpolated = True
+            frames.append(("${", i + 1, 1))
+            i += 2
+        else:
+            if (
+                stop[0] == "$"
+                and i + 1 < len(text)
+                and (text[i + 1].isalpha() or text[i + 1] == "_")
+            ):
+                interpolated = True
+            i += 1
 
 
-def _blocks(masked: str) -> tuple[Block, ...]:
+@dataclass(frozen=True, slots=True)
+class _Pairs:
+    """The brackets of the masked text, matched once."""
+
+    closing: dict[int, int]  # any opening bracket → the closing one that ends its nesting
+    parens: dict[int, int]  # "(" → its ")", counting parentheses only
+    parens_back: dict[int, int]  # ")" → its "("
+    depth_offsets: list[int]  # offsets of "(", "[", ")" and "]" …
+    depths: list[int]  # … and the depth of "(" and "[" nesting just after each
+
+
+def _pairs(masked: str) -> _Pairs:
+    closing: dict[int, int] = {}
+    parens: dict[int, int] = {}
+    parens_back: dict[int, int] = {}
+    offsets: list[int] = []
+    depths: list[int] = []
+    openers: list[int] = []
+    open_parens: list[int] = []
+    depth = 0
+    for match in _BRACKET.finditer(masked):
+        i, c = match.start(), match[0]
+        if c in "([{":
+            openers.append(i)
+        elif openers:
+            closing[openers.pop()] = i
+        if c == "(":
+            open_parens.append(i)
+        elif c == ")" and open_parens:
+            start = open_parens.pop()
+            parens[start] = i
+            parens_back[i] = start
+        if c in "([)]":
+            depth += 1 if c in "([" else -1
+            offsets.append(i)
+            depths.append(depth)
+    return _Pairs(closing, parens, parens_back, offsets, depths)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    blocks: tuple[Block, ...]  # in order of the opening brace
+    parents: list[int]  # each block's parent's index, -1 for a top-level block
+    changes: list[int]  # offsets from which the innermost block changes …
+    innermost: list[int]  # … to this one (-1: none)
+
+
+def _blocks(masked: str, parens_back: dict[int, int]) -> _Tree:
     """Every ``{ … }`` of the masked text with its name, in order of the opening brace."""
-    stack: list[tuple[int, str, tuple[int, int] | None]] = []
-    found: list[Block] = []
-    for i, c in enumerate(masked):
-        if c == "{":
-            stack.append((i, *_block_head(masked, i)))
-        elif c == "}":
+    heads: list[tuple[str, int, tuple[int, int] | None, tuple[int, int] | None]] = []
+    closes: list[int] = []
+    parents: list[int] = []
+    changes: list[int] = []
+    innermost: list[int] = []
+    stack: list[int] = []
+    for match in _BRACE.finditer(masked):
+        i = match.start()
+        if match[0] == "{":
+            if len(stack) == MAX_DEPTH:
+                raise ScriptError(
+                    f"blocks nested more than {MAX_DEPTH} deep at line {_line(masked, i)}"
+                )
+            name, arguments, type_arguments = _block_head(masked, i, parens_back)
+            parents.append(stack[-1] if stack else -1)
+            stack.append(len(heads))
+            heads.append((name, i, arguments, type_arguments))
+            closes.append(-1)
+            changes.append(i + 1)
+            innermost.append(stack[-1])
+        else:
             if not stack:
-                raise ScriptError(f"unbalanced '}}' at line {masked.count(chr(10), 0, i) + 1}")
-            open_, name, arguments = stack.pop()
-            found.append(Block(name, open_, i, tuple(n for _, n, _ in stack), arguments))
+                raise ScriptError(f"unbalanced '}}' at line {_line(masked, i)}")
+            index = stack.pop()
+            closes[index] = i
+            changes.append(i + 1)
+            innermost.append(parents[index])
     if stack:
-        line = masked.count("\n", 0, stack[-1][0]) + 1
-        raise ScriptError(f"unbalanced '{{' at line {line}")
-    return tuple(sorted(found, key=lambda b: b.open))
+        raise ScriptError(f"unbalanced '{{' at line {_line(masked, heads[stack[-1]][1])}")
+    blocks: list[Block] = []
+    for (name, open_, arguments, type_arguments), close, parent in zip(
+        heads, closes, parents, strict=True
+    ):
+        outer = blocks[parent] if parent >= 0 else None
+        blocks.append(Block(name, open_, close, outer, arguments, type_arguments))
+    return _Tree(tuple(blocks), parents, changes, innermost)
 
 
-def _block_head(masked: str, brace: int) -> tuple[str, tuple[int, int] | None]:
+def _outward(block: Block | None) -> Iterator[Block]:
+    """The block and those around it, innermost first."""
+    while block is not None:
+        yield block
+        block = block.parent
+
+
+def _block_head(
+    masked: str, brace: int, parens_back: dict[int, int]
+) -> tuple[str, tuple[int, int] | None, tuple[int, int] | None]:
     """``jib`` for ``jib {``, ``tasks.named`` for ``tasks.named<T>("x") {``, else "".
 
-    With the name come the offsets of the call's arguments, inside its parentheses.
+    With the name come the offsets of the call's arguments, inside its parentheses, and of
+    its type arguments, inside its angle brackets.
     """
     j = brace - 1
     while j >= 0 and masked[j] in " \t":
         j -= 1
-    arguments = None
-    for close, open_ in ((")", "("), (">", "<")):
+    arguments = type_arguments = None
+    for close in ")>":
         if j >= 0 and masked[j] == close:
-            start = _matching_back(masked, j, open_, close)
+            start = parens_back.get(j) if close == ")" else _type_arguments_start(masked, j)
             if start is None:
-                return "", None
+                return "", None, None
             if close == ")":
                 arguments = (start + 1, j)
+            else:
+                type_arguments = (start + 1, j)
             j = start - 1
             while j >= 0 and masked[j] in " \t":
                 j -= 1
     end = j + 1
     while j >= 0 and (masked[j].isalnum() or masked[j] in "_."):
         j -= 1
-    return masked[j + 1 : end].strip("."), arguments
+    return masked[j + 1 : end].strip("."), arguments, type_arguments
 
 
-def _matching_back(masked: str, close: int, open_: str, close_: str) -> int | None:
+def _type_arguments_start(masked: str, close: int) -> int | None:
+    """The ``<`` that ``>`` at ``close`` closes on its line, if it is not a comparison."""
     depth = 0
     for j in range(close, -1, -1):
-        if masked[j] == close_:
+        if masked[j] == ">":
             depth += 1
-        elif masked[j] == open_:
+        elif masked[j] == "<":
             depth -= 1
             if depth == 0:
                 return j
-        elif masked[j] in "\n;{}" and open_ == "<":
+        elif masked[j] in "\n;{}":
             return None  # a comparison, not a type argument
     return None
-
-
-def _matching(masked: str, open_pos: int, open_: str, close_: str) -> int | None:
-    depth = 0
-    for j in range(open_pos, len(masked)):
-        if masked[j] == open_:
-            depth += 1
-        elif masked[j] == close_:
-            depth -= 1
-            if depth == 0:
-                return j
-    return None
-
-
-def _paren_depths(masked: str) -> list[int]:
-    """Depth of ``(`` and ``[`` nesting before each offset (one entry past the end too)."""
-    depths, depth = [0], 0
-    for c in masked:
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        depths.append(depth)
-    return depths
-
-
-def _statement_end(masked: str, start: int) -> int:
-    """Where the statement that continues at ``start`` ends: newline or ``;`` at its level."""
-    depth, i = 0, start
-    while i < len(masked):
-        c = masked[i]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        elif c in "\n;" and depth == 0:
-            break
-        i += 1
-    while i > start and masked[i - 1] in " \t\r":
-        i -= 1
-    return i

@@ -6,9 +6,10 @@ research/remediation.md §1.5). The Gradle plugin reads a system property before
 the fix is to change that line, and this fixer says so instead of editing a script Jib
 ignores. The setting is written where the configuration in effect lives: the module's
 script, the root script's ``subprojects {}``/``allprojects {}``, or a precompiled script
-plugin the module applies (§1.4). The base is switched to distroless Java (§1.6) only when
-that is known to work: a declared Java release that has such an image, no WAR, no shell or
-inherited entrypoint, and a current base that is a plain string.
+plugin the module applies (§1.4). The base is switched (§1.6) as for Maven: to the `bases`
+mapping entry of the current base, or, when the build sets none, to the distroless image of
+its declared Java release; never for a WAR, an entrypoint that does not start ``java``, or a
+base that is not a plain string. Kotlin's ``configure<JibExtension> {`` is a ``jib`` block.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ name = "jib-gradle"
 PLUGIN = "com.google.cloud.tools.jib"
 TOOL = "jib-gradle-plugin"
 USER_RULES = ("root-user", "non-numeric-user")
-BASE_RULES = ("non-minimal-base", "shell")
+BASE_RULES = ("non-minimal-base", "shell", "package-manager")
 USER = ("jib", "container", "user")
 BASE = ("jib", "from", "image")
 ENTRYPOINT = ("jib", "container", "entrypoint")
@@ -37,8 +38,8 @@ _PRECOMPILED = re.compile(
     r"|(?:^|/)src/main/kotlin/(?:.+/)?[^/]+\.gradle\.kts$"
 )
 _PACKAGE = re.compile(r"^[ \t]*package[ \t]+([\w.]+)", re.M)
-_SHELL = re.compile(r"""['"](?:/usr)?(?:/bin/)?(?:sh|bash|ash|dash|zsh|ksh)(?:['"]|\s)""")
-_INHERIT = re.compile(r"""^['"]INHERIT['"]$""")
+# What may come before an entrypoint's first word: ``[``, ``listOf(`` … or nothing.
+_LIST_START = re.compile(r"\s*(?:(?:\[|(?:listOf|mutableListOf|arrayOf)\s*\()\s*)?")
 _SET = r"\s*(?:=\s*|\.set\s*\(\s*)"
 _VERSION = (
     r"""(?:JavaVersion\.VERSION_(?:1_)?(?P<a>\d+)"""
@@ -219,56 +220,90 @@ def _switch_base(
             f"{build.module.path} builds a WAR (war plugin), which needs a servlet container "
             "base; distroless Java has none"
         )
-    for source in build.sources:
-        script = source.script
-        for statement in script.assignments(ENTRYPOINT, source.within) if script else ():
-            value = script.value_text(statement)
-            if _SHELL.search(value) or _INHERIT.match(value):
-                return refuse(
-                    f"{source.path} line {script.line(statement.start)} sets the entrypoint to "
-                    f"`{value}`, which needs the base image's shell or entrypoint; distroless has "
-                    "no shell"
-                )
-    release = _java_release(build)
-    if release is None:
-        return refuse(
-            "no Java release is declared (sourceCompatibility, targetCompatibility, toolchain "
-            "or jvmTarget), so the distroless Java image to use is unknown"
-        )
-    choice = ctx.bases.for_java(release)
-    if not choice.image:
-        return refuse(f"Java {release}: {choice.why}; keep it and run as a non-root user instead")
+    if (entrypoint := _entrypoint_needs_base(build)) is not None:
+        return refuse(entrypoint)
     source = build.target(BASE)
     if source.error:
         return refuse(f"{source.path} cannot be read safely: {source.error}")
     text = pending.get(source.path, source.text or "")
-    current = _current_literal(text, source, BASE)
-    prefix = next((p for p in KEPT_PREFIXES if current and current.startswith(p)), "")
-    if current and "://" in current and not prefix:
+    script = gradle_script.parse(text, source.kotlin)
+    current = ""  # the base the script sets last, "" for Jib's default
+    for statement in script.assignments(BASE, source.within):
+        lit = script.literal(statement)
+        if lit is None:
+            return refuse(f"{source.path}: {script.not_plain(statement, BASE)}")
+        current = script.string(lit)
+    prefix = next((p for p in KEPT_PREFIXES if current.startswith(p)), "")
+    if "://" in current and not prefix:
         return refuse(f"{source.path} takes the base from `{current}`, not from a registry")
+    bare = current.removeprefix(prefix)
+    if bare in ctx.bases.targets():
+        return Outcome(rules, True, f"{source.path} already uses {current}")
+    if bare:
+        mapped = ctx.bases.for_image(bare)
+        if mapped is None:
+            return Outcome(
+                rules,
+                False,
+                f"no minimal replacement is mapped for the base {bare}; add a `bases` entry "
+                "for it (docs/fixes.md); base kept",
+            )
+        choice, runtime = mapped, f"the current base {bare}"
+    else:
+        release = _java_release(build)
+        if release is None:
+            return refuse(
+                "no Java release is declared (sourceCompatibility, targetCompatibility, "
+                "toolchain or jvmTarget), so the distroless Java image to use is unknown"
+            )
+        choice, runtime = ctx.bases.for_java(release), f"Java {release}"
+    if not choice.image:
+        why = choice.why or f"the `bases` entry `{choice.key}` maps it to no image"
+        return refuse(f"{runtime}: {why}; keep it and run as a non-root user instead")
     image = prefix + choice.image
     result = gradle_script.set_value(text, source.kotlin, BASE, image, source.within)
     if result.text is None:
         return refuse(f"{source.path}: {result.reason}")
     caveat = f" ({choice.why})" if choice.why else ""
-    if result.text == text:
-        return Outcome(rules, True, f"{source.path} already uses {image} for Java {release}")
     pending[source.path] = result.text
     return Outcome(
-        rules, True, f"{source.path}: jib.from.image set to {image} for Java {release}{caveat}"
+        rules, True, f"{source.path}: jib.from.image set to {image} for {runtime}{caveat}"
     )
 
 
-def _current_literal(text: str, source: _Source, path: Sequence[str]) -> str | None:
-    """The last string literal assigned to ``path``, if every assignment is one."""
-    script = gradle_script.parse(text, source.kotlin)
-    values = []
-    for statement in script.assignments(path, source.within):
-        lit = script.literal(statement)
-        if lit is None:
-            return None
-        values.append(script.string(lit))
-    return values[-1] if values else None
+def _entrypoint_needs_base(build: _Build) -> str | None:
+    """Why the configured entrypoint may not run on distroless, which has only ``java``.
+
+    Only an entrypoint that starts ``java`` (or ``…/java``) is known to work there: a shell,
+    a ``#!/bin/sh`` script (``/entrypoint.sh``, or one copied in from ``extraDirectories``)
+    or ``INHERIT`` (the base's own entrypoint) needs what the current base has.
+    """
+    for source in build.sources:
+        script = source.script
+        for statement in script.assignments(ENTRYPOINT, source.within) if script else ():
+            where = (
+                f"{source.path} line {script.line(statement.start)} sets the entrypoint to "
+                f"`{script.value_text(statement)}`"
+            )
+            start, end = statement.value
+            first = script.first_literal(start, end)
+            if first is None or not _LIST_START.fullmatch(script.masked, start, first.start):
+                return (
+                    f"{where}, which is not a list of plain strings, so what it runs is "
+                    "unknown; distroless has no shell"
+                )
+            word = next(iter(script.string(first).split()), "")
+            if word == "INHERIT":
+                return (
+                    f"{where}, which runs the base image's own entrypoint; distroless has a "
+                    "different one and no shell"
+                )
+            if word != "java" and not word.endswith("/java"):
+                return (
+                    f"{where}, which starts `{word}`, not java: a shell or a script needs the "
+                    "base image's shell; distroless has no shell"
+                )
+    return None
 
 
 def _java_release(build: _Build) -> int | None:

@@ -243,3 +243,69 @@ def test_new_blocks_use_the_surrounding_indentation_step() -> None:
     assert set_value(empty, False, USER, "1").text == empty.replace(
         "jib {\n}", "jib {\n  container {\n    user = '1'\n  }\n}"
     )
+
+
+def test_a_groovy_block_comment_ends_at_the_first_close() -> None:
+    text = "/* a comment //*/\njib { }\n"
+    assert [b.name for b in parse(text, False).blocks] == ["jib"]
+
+
+def test_configure_with_the_jib_extension_type_is_the_jib_block() -> None:
+    text = (
+        'configure<JibExtension> {\n    container {\n        user = "root"\n    }\n}\n'
+        'configure<com.google.cloud.tools.jib.gradle.JibExtension> { to.image = "x" }\n'
+        'configure<OtherExtension> { container { user = "other" } }\n'
+    )
+    script = parse(text, True)
+    assert [script.line(s.start) for s in script.assignments(USER)] == [3]
+    assert [script.line(b.open) for b in script.blocks_at(["jib"])] == [1, 6]
+
+
+# --- bounded input: big and deep scripts are read in near-linear time, or refused ------------
+
+FLAT_TASK = (
+    "tasks.register('task{i}') {{\n"
+    "    group = 'generated'\n"
+    '    doLast {{ println "task {i} of ${{project.name}}" }}\n'
+    "}}\n"
+)
+
+
+@pytest.mark.timeout(20)
+def test_a_4_mb_flat_script_is_edited() -> None:
+    count = 2_000_000 // len(FLAT_TASK.format(i=0)) + 1
+    tasks = "".join(FLAT_TASK.format(i=i) for i in range(count))
+    text = tasks + "jib {\n    to.image = 'x'\n}\n" + tasks
+    assert len(text) > 4_000_000
+    edit = set_value(text, False, USER, "1")
+    assert edit.text == text.replace(
+        "to.image = 'x'\n", "to.image = 'x'\n    container {\n        user = '1'\n    }\n"
+    )
+
+
+@pytest.mark.timeout(20)
+def test_deep_nesting_is_read_up_to_a_limit_then_refused_without_recursion() -> None:
+    depth = gradle_script.MAX_DEPTH
+    deep = "if (a) {\n" * (depth - 2) + "jib {\n" + "}\n" * (depth - 1)  # container: 500th
+    edit = set_value(deep, True, USER, "1")
+    assert edit.text is not None
+    assert [b.name for b in parse(edit.text, True).blocks[-2:]] == ["jib", "container"]
+    too_deep = "jib {\n" * 5000 + "}\n" * 5000
+    edit = set_value(too_deep, False, USER, "1")
+    assert edit.text is None
+    assert edit.reason == (
+        f"cannot read the script safely: blocks nested more than {depth} deep at line {depth + 1}"
+    )
+    with pytest.raises(gradle_script.ScriptError, match="blocks nested more than"):
+        parse(too_deep, True)
+
+
+@pytest.mark.timeout(20)
+def test_deep_interpolation_parentheses_and_comments_do_not_recurse() -> None:
+    strings = "x = " + '"${ ' * 5000 + '"a"' + ' }"' * 5000 + "\n"
+    [literal] = parse(strings, False).literals.values()
+    assert literal.interpolated and literal.end == len(strings) - 1
+    parens = "x = " + "(" * 5000 + ")" * 5000 + "\njib { }\n"
+    assert [b.name for b in parse(parens, True).blocks] == ["jib"]
+    comments = "/*" * 5000 + "*/" * 5000 + "\njib { }\n"
+    assert [b.name for b in parse(comments, True).blocks] == ["jib"]
