@@ -189,3 +189,25 @@ class Notice:
     fix_status: str | None = None  # FixOutcome.status in app/jobs/pipeline.py
     fix_detail: str | None = None
     pull_url: str | None = None
+
+
+CONCERNS: dict[str, tuple[str, ...]] = {
+    # The four rules of a tight image (DESIGN.md) and the rule ids that break each one.
+    "non-root": ("root-user", "non-numeric-user"),
+    "no source": ("source-code", "build-files", "vcs-directory"),
+    "no secrets": ("secret-file", "secret-env", "secret-in-history", "secret-in-deleted-layer"),
+    "minimal base": ("shell", "package-manager", "non-minimal-base"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyDigest:
+    """clock → notify: the week's posture, for every channel that asks for the digest."""
+
+    week: str  # ISO week, e.g. "2026-W48"
+    images: int  # tracked (registry, repository, tag)
+    passing: dict[str, float]  # concern (CONCERNS' keys) → share of images passing, 0..1
+    new_findings: int  # findings first seen this week
+    fixed_findings: int  # findings gone this week
+    open_prs: int
+    dashboard_url: str | None = None
