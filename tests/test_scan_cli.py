@@ -188,6 +188,7 @@ def test_offline_oci_layout_and_docker_archive(tmp_path: Path) -> None:
     for ref in (f"oci-layout:{layout}", f"docker-archive:{archive}"):
         result = run_scan(ref, "--format", "json", data=tmp_path / "data")
         assert result.returncode == 1, result.stderr
+        assert result.stdout, f"{ref}: no report; stderr:\n{result.stderr[-3000:]}"
         report = json.loads(result.stdout)
         rules = {f["rule"] for f in report["platforms"][0]["findings"]}
         assert {"secret-file", "secret-in-deleted-layer", "root-user"} <= rules, ref
