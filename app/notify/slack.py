@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models import Notice
+from app.config import NotifyChannel
+from app.models import Notice, WeeklyDigest
+from app.notify.text import (
+    cut,
+    digest_facts,
+    digest_headline,
+    fix_text,
+    headline,
+    lines,
+    summary,
+)
 
 name = "slack"
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
+MAX_HEADER_CHARS = 150
 MAX_FINDING_BLOCKS = 20
 _ICON = {
     "critical": ":red_circle:",
@@ -23,38 +34,58 @@ _ICON = {
 
 
 def payload(notice: Notice) -> dict[str, Any]:
-    count = len(notice.findings)
-    headline = f"{count} finding{'s' if count != 1 else ''} in {notice.reference}"
+    title = f"Tightship: {headline(notice)}"
     blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": _cut(f"Tightship: {headline}", 150)},
-        },
-        _section(f"*Image* `{_escape(notice.reference)}`\n*Digest* `{_escape(notice.digest)}`"),
+        _header(title),
+        _section(
+            f"*Image* `{_escape(notice.reference)}`\n*Digest* `{_escape(notice.digest)}`\n"
+            f"*Findings* {summary(notice)}"
+        ),
     ]
-    for finding in notice.findings[:MAX_FINDING_BLOCKS]:
-        icon = _ICON.get(finding.severity.value, "")
+    entries = lines(notice)
+    for line in entries[:MAX_FINDING_BLOCKS]:
+        finding = line.finding
+        icon = ":white_check_mark:" if line.status == "fixed" else _ICON[finding.severity.value]
+        mark = f" *{line.status}*" if line.status != "open" else ""
         where = f" at `{_escape(finding.path)}`" if finding.path else ""
         blocks.append(
             _section(
-                f"{icon} *{finding.rule}* ({finding.severity.value}){where}\n"
+                f"{icon}{mark} *{finding.rule}* ({finding.severity.value}){where}\n"
                 f"{_escape(finding.title)}: {_escape(finding.evidence)}"
             )
         )
-    if count > MAX_FINDING_BLOCKS:
-        blocks.append(_section(f"…and {count - MAX_FINDING_BLOCKS} more"))
+    if len(entries) > MAX_FINDING_BLOCKS:
+        blocks.append(_section(_more(len(entries) - MAX_FINDING_BLOCKS, notice.dashboard_url)))
     if notice.pull_url:
         detail = _escape(notice.fix_detail or "")
         fix = f"*Fix* {notice.fix_status}: <{notice.pull_url}|{detail or 'pull request'}>"
     elif notice.branch:
         fix = f"*Fix* {notice.fix_status} branch `{notice.branch}` in `{notice.repository}`"
     else:
-        detail = _escape(notice.fix_detail or "no change proposed")
-        fix = f"*Fix* {notice.fix_status or 'none'}: {detail}"
+        fix = f"*Fix* {_escape(fix_text(notice))}"
     blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(fix, MAX_SECTION_CHARS)}]}
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(fix, MAX_SECTION_CHARS)}]}
     )
-    return {"text": f"Tightship: {headline}", "blocks": blocks[:MAX_BLOCKS]}
+    return {"text": title, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def digest_payload(digest: WeeklyDigest) -> dict[str, Any]:
+    title = digest_headline(digest)
+    facts = "\n".join(
+        f"*{_escape(label)}* {_escape(value)}" for label, value in digest_facts(digest)
+    )
+    blocks: list[dict[str, Any]] = [_header(title), _section(facts)]
+    if digest.dashboard_url:
+        blocks.append(_section(f"<{digest.dashboard_url}|Open the dashboard>"))
+    return {"text": title, "blocks": blocks}
+
+
+def prepare(channel: NotifyChannel, body: bytes) -> tuple[str, dict[str, str]]:
+    return channel.url.get_secret_value(), {"Content-Type": "application/json"}
+
+
+def _more(count: int, url: str | None) -> str:
+    return f"…and {count} more" + (f": <{url}|full report>" if url else "")
 
 
 def _escape(text: str) -> str:
@@ -62,9 +93,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": cut(text, MAX_HEADER_CHARS)}}
+
+
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, MAX_SECTION_CHARS)}}
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION_CHARS)}}
