@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.jobs.queue import Jobs
     from app.logs import configure_logging
     from app.store.db import Database
+    from app.web import register as register_web
     from app.web.health import bp as health_bp
 
     settings = settings or load_settings()
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["tightship.jobs"] = Jobs(settings, db)
     app.register_blueprint(health_bp)
     app.register_blueprint(intake_bp)
+    register_web(app, settings)
 
     @app.errorhandler(HTTPException)
     def _json_error(error: HTTPException) -> tuple[Response, int]:
