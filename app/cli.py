@@ -1,4 +1,4 @@
-"""The ``tightship`` command: serve, worker, clock, migrate, events, scan, fix, demo."""
+"""The ``tightship`` command: serve, worker, clock, migrate, events, scan, fix, rescan, demo."""
 
 from __future__ import annotations
 
@@ -86,27 +86,61 @@ def worker(ctx: click.Context, threads: int) -> None:
 @main.command()
 @click.pass_context
 def clock(ctx: click.Context) -> None:
-    """Run the schedule: the outbox sweep (jobs.sweep_seconds; weekly rescans come later)."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    """Run the schedule: the outbox sweep, and the weekly rescan (rescan.cron, persisted)."""
+    import threading
 
+    from app.jobs import schedule
     from app.jobs.queue import Jobs
     from app.store.db import Database
 
     settings = _settings(ctx)
     db = Database(settings.database_url)
     db.migrate()
-    jobs = Jobs(settings, db)
-    scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(
-        jobs.sweep, "interval", seconds=settings.jobs.sweep_seconds, id="sweep", coalesce=True
-    )
-    log.info("clock started")
+    config_path = resolve_config_path(ctx.obj["config"])
+    if config_path is not None:  # the persisted weekly job reads its settings from here
+        os.environ[CONFIG_ENV] = str(config_path.resolve())
+    scheduler = schedule.build(settings, Jobs(settings, db).sweep)
+    stopped = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        scheduler.shutdown(wait=False)
+        stopped.set()
 
     signal.signal(signal.SIGTERM, stop)
-    scheduler.start()
+    signal.signal(signal.SIGINT, stop)
+    scheduler.resume()
+    weekly = scheduler.get_job(schedule.WEEKLY, jobstore="persistent")
+    log.info("clock started", extra={"next_rescan": str(weekly.next_run_time) if weekly else None})
+    stopped.wait()
+    scheduler.shutdown(wait=False)
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Every tracked tag.")
+@click.argument("reference", required=False)
+@click.pass_context
+def rescan(ctx: click.Context, everything: bool, reference: str | None) -> None:
+    """Queue a rescan of every tracked tag (--all) or of one, REF = host/repository:tag.
+
+    A moved tag is scanned like a push; an unchanged one is judged again from its cached
+    layer facts against the current rules (no blob downloads). The workers do the work.
+    """
+    from app.jobs import rescan as rescans
+    from app.store.db import Database
+
+    if everything == (reference is not None):
+        raise click.UsageError("give --all or one REF")
+    settings = _settings(ctx)
+    db = Database(settings.database_url)
+    db.migrate()
+    try:
+        queued = rescans.request(settings, db, reference)
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    if reference is not None and not queued["queued"]:
+        raise Failure(f"{reference} is not a tracked tag (see tightship events)")
+    for name in queued["tags"]:  # type: ignore[attr-defined]
+        click.echo(f"queued {name}")
+    click.echo(f"{queued['queued']} rescan(s) queued")
 
 
 @main.command()

@@ -28,6 +28,8 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from app.models import Severity
+
 CONFIG_ENV = "TIGHTSHIP_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.yaml")
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -244,12 +246,55 @@ class RepositoriesSettings(_Model):
         return next((rule for rule in self.map if fnmatchcase(image, rule.image)), None)
 
 
-class SlackChannel(_Model):
+NotifyEvent = Literal["findings", "pr", "fixed", "digest"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("findings", "pr", "fixed", "digest")
+
+
+class _Channel(_Model):
+    """A chat destination and what it wants to hear (docs: config.example.yaml, notify:)."""
+
+    url: SecretStr  # the webhook URL is a bearer credential: never logged, never in a message
+    min_severity: Severity = Severity.LOW
+    registries: list[str] = []  # globs over registry names or hosts (empty: all)
+    repositories: list[str] = []  # globs over image repositories, e.g. "acme/*" (empty: all)
+    events: Annotated[list[NotifyEvent], Field(min_length=1)] = list(NOTIFY_EVENTS)
+
+    def wants(self, registry: str | None, host: str | None, repository: str | None) -> bool:
+        names = [n for n in (registry, host) if n]
+        if self.registries and not any(fnmatchcase(n, g) for n in names for g in self.registries):
+            return False
+        return not self.repositories or any(
+            fnmatchcase(repository or "", g) for g in self.repositories
+        )
+
+
+class SlackChannel(_Channel):
     type: Literal["slack"]
-    url: SecretStr
 
 
-NotifyChannel = Annotated[SlackChannel, Field(discriminator="type")]
+class GoogleChatChannel(_Channel):
+    type: Literal["google_chat"]
+
+
+class TeamsChannel(_Channel):
+    type: Literal["teams"]  # a Teams Workflows webhook ("When a Teams webhook request is received")
+
+
+class WebhookChannel(_Channel):
+    type: Literal["webhook"]
+    secret: SecretStr  # signs each body (HMAC-SHA256; app/notify/webhook.py says what is signed)
+
+    @field_validator("secret")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("is empty: an empty secret proves nothing (is its variable unset?)")
+        return value
+
+
+NotifyChannel = Annotated[
+    SlackChannel | GoogleChatChannel | TeamsChannel | WebhookChannel, Field(discriminator="type")
+]
 
 
 def numeric_non_root(value: str) -> str:
@@ -302,9 +347,44 @@ class JobsSettings(_Model):
     stranded_after_seconds: float = Field(30.0, ge=0)
 
 
+class ApiSettings(_Model):
+    """The dashboard, the JSON API and /metrics: closed unless a token is set or ``open``."""
+
+    token: SecretStr | None = None  # Bearer for the API and /metrics, the login for the pages
+    open: bool = False  # serve pages, the read API and /metrics without authentication
+    public_url: str | None = None  # the dashboard's address, for links in chat messages
+    secret_key: SecretStr | None = None  # signs the session cookie (default: from the token)
+
+    @field_validator("token", "secret_key")
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (leave it out instead)")
+        return value
+
+
+class RescanSettings(_Model):
+    # Every tracked tag, on this cron (minute hour day month weekday), in this time zone.
+    cron: str = "0 6 * * mon"
+    timezone: str = "UTC"
+    digest_delay_minutes: float = Field(30.0, ge=0)  # the weekly digest, after the rescans
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a crontab expression: {exc}") from None
+        return value
+
+
 class Settings(_Model):
     data_dir: Path = Path("var")
     jobs: JobsSettings = JobsSettings()
+    rescan: RescanSettings = RescanSettings()
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
     registries: list[RegistrySettings] = []
@@ -313,6 +393,7 @@ class Settings(_Model):
     notify: list[NotifyChannel] = []
     remediation: RemediationSettings = RemediationSettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    api: ApiSettings = ApiSettings()
 
     @model_validator(mode="after")
     def _unique_registry_names(self) -> Settings:

@@ -189,6 +189,19 @@ class Notice:
     fix_status: str | None = None  # FixOutcome.status in app/jobs/pipeline.py
     fix_detail: str | None = None
     pull_url: str | None = None
+    # What happened, in the words of a channel's ``events`` filter: "findings" (new ones
+    # appeared), "pr" (a fix branch or PR was created or updated), "fixed" (some are gone).
+    # Empty: nothing a channel would want to hear (the same findings again).
+    events: tuple[str, ...] = ("findings",)
+    new: tuple[Finding, ...] | None = None  # the findings not seen before; None: all of them
+    fixed: tuple[Finding, ...] = ()  # findings the previous scan of the tag had, now gone
+    registry: str | None = None  # the configured registry's name
+    image: str | None = None  # host/repository: what a chat thread is about
+    dashboard_url: str | None = None  # where the whole report is, linked when one is cut short
+
+    @property
+    def fresh(self) -> tuple[Finding, ...]:
+        return self.findings if self.new is None else self.new
 
 
 CONCERNS: dict[str, tuple[str, ...]] = {

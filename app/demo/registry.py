@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -25,10 +26,11 @@ def registry_config(
     notify_url: str | None,
     token: str | None,
     htpasswd: Path | None = None,
+    log_level: str = "warn",
 ) -> str:
     lines = [
         "version: 0.1",
-        "log: {level: warn, formatter: text}",
+        f"log: {{level: {log_level}, formatter: text}}",
         "storage:",
         f"  filesystem: {{rootdirectory: {storage}}}",
         "  delete: {enabled: true}",
@@ -65,6 +67,7 @@ class LocalRegistry:
         notify_url: str | None = None,
         token: str | None = None,
         htpasswd: Path | None = None,
+        log_requests: bool = False,
     ) -> None:
         if shutil.which(REGISTRY_BINARY) is None:
             raise RuntimeError(
@@ -76,7 +79,14 @@ class LocalRegistry:
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "registry.yml"
         self.config.write_text(
-            registry_config(workdir / "storage", self.port, notify_url, token, htpasswd)
+            registry_config(
+                workdir / "storage",
+                self.port,
+                notify_url,
+                token,
+                htpasswd,
+                "info" if log_requests else "warn",
+            )
         )
         self.log_path = workdir / "registry.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -96,6 +106,17 @@ class LocalRegistry:
             except requests.ConnectionError:
                 time.sleep(0.05)
         raise RuntimeError(f"registry did not answer on {self.url} within {timeout}s")
+
+    def requests_for(self, method: str, kind: str) -> int:
+        """How many ``method`` requests for ``kind`` (blobs, manifests) the registry answered
+        (with ``log_requests``: Distribution logs each one at info level)."""
+        needle = re.compile(
+            rf'http\.request\.method={method}\b.*http\.request\.uri="/v2/[^"]*/{kind}/'
+        )
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return sum(
+            1 for line in text.splitlines() if "response completed" in line and needle.search(line)
+        )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

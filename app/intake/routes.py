@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app import metrics
 from app.intake import SENDERS
 from app.intake.base import Delivery, PayloadError, Ping
 from app.models import IgnoredEvent, PushEvent
@@ -69,11 +70,13 @@ def receive(name: str) -> tuple[Response, int]:
     sender = SENDERS[registry.sender]
     if not sender.verify(delivery, registry):
         log.warning("webhook rejected", extra={"registry": name, "reason": "authentication"})
+        metrics.event(registry.sender, "rejected")
         return _error(401, "unauthorized")
     try:
         events = [_filtered(event, registry) for event in sender.parse(delivery, registry)]
     except PayloadError as exc:
         log.info("webhook refused", extra={"registry": name, "reason": str(exc)})
+        metrics.event(registry.sender, "rejected")
         return _error(400, str(exc))
     except Ping as ping:
         log.info("webhook ping", extra={"registry": name, "kind": str(ping)})
@@ -83,6 +86,8 @@ def receive(name: str) -> tuple[Response, int]:
     with db.session() as session:
         recorded = repo.record_events(session, events)
     jobs.enqueue_events(recorded.queued)
+    metrics.event(registry.sender, "stored", len(recorded.queued))
+    metrics.event(registry.sender, "ignored", recorded.ignored)
     log.info(
         "webhook accepted",
         extra={

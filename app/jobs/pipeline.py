@@ -12,15 +12,16 @@ from __future__ import annotations
 import difflib
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from github import GithubException
 
-from app import notify
+from app import metrics, notify
 from app.analysis import AnalysisError, Analyzer, NotAnImage, Target
 from app.config import RegistrySettings, Settings
-from app.models import FixPlan, Notice, PushEvent, Report
+from app.models import Finding, FixPlan, Notice, PushEvent, Report
 from app.registry import RegistryClient, RegistryError, RepositorySource
 from app.remediation import plan
 from app.remediation.base import SourceTree
@@ -28,7 +29,7 @@ from app.remediation.plan import BRANCH_PREFIX, PlanResult, branch_for
 from app.scm import LocalRepository, Refusal, RepoTarget, ScmError, choose
 from app.scm.github import GitHub, GitHubError
 from app.scm.pulls import Limits, publish
-from app.store import repo
+from app.store import history, repo
 from app.store.cache import StoreFactsCache
 from app.store.db import Database
 from app.store.schema import utcnow
@@ -179,6 +180,7 @@ def _analyze_claimed(
     scan_id: int,
 ) -> tuple[str, int] | None:
     digest = target.manifest.digest
+    started = time.perf_counter()
     try:
         platform = analyzer.analyze(target)
     except Exception as exc:
@@ -191,6 +193,7 @@ def _analyze_claimed(
         if permanent:
             return None
         raise
+    metrics.scan_seconds(time.perf_counter() - started)
     report = Report(reference=_name(event), digest=pushed_digest, platforms=(platform,))
     log.info(
         "image analyzed",
@@ -211,17 +214,45 @@ def _analyze_claimed(
         with db.session() as session:
             repo.fail_scan(session, scan_id, str(exc))
         raise
-    if report.findings:
-        notify.send(settings, notice)
+    notify.send(settings, notice)  # to the channels that want it; says nothing if nothing changed
     with db.session() as session:
         repo.finish_scan(session, scan_id, report)
     return "claimed", scan_id
 
 
 def remediate(
-    settings: Settings, db: Database, scan_id: int, report: Report, event: PushEvent
+    settings: Settings,
+    db: Database,
+    scan_id: int,
+    report: Report,
+    event: PushEvent,
+    previous: tuple[Finding, ...] | None = None,
 ) -> Notice:
-    notice = Notice(reference=report.reference, digest=report.digest, findings=report.findings)
+    """Fix what can be fixed, and say what chat should hear: the findings new and gone since
+    the tag's previous scan (or since ``previous``, a rescan's findings before), and whether
+    a fix branch or PR changed."""
+    with db.session() as session:
+        change = history.change(
+            session,
+            event.registry,
+            event.repository,
+            event.tag,
+            report.digest,
+            scan_id,
+            report.findings,
+            previous,
+        )
+    notice = Notice(
+        reference=report.reference,
+        digest=report.digest,
+        findings=report.findings,
+        events=_events(change, None),
+        new=None if change.first else change.new,
+        fixed=change.fixed,
+        registry=event.registry,
+        image=event.image,
+        dashboard_url=settings.api.public_url,
+    )
     if not report.findings:
         return notice
     try:
@@ -244,20 +275,32 @@ def remediate(
             outcome.pull_number,
             outcome.pull_url,
         )
+    metrics.pr(outcome.status)
     log.info(
         "remediation", extra={"scan": scan_id, "status": outcome.status, "detail": outcome.detail}
     )
     branch_plan = outcome.plan if outcome.commit else None  # a branch exists only with a commit
-    return Notice(
-        reference=report.reference,
-        digest=report.digest,
-        findings=report.findings,
+    return replace(
+        notice,
+        events=_events(change, outcome.status),
         repository=branch_plan.repository if branch_plan else None,
         branch=branch_plan.branch if branch_plan else None,
         fix_status=outcome.status,
         fix_detail=outcome.detail,
         pull_url=outcome.pull_url,
     )
+
+
+PR_CHANGES = ("created", "updated", "reopened")  # fix statuses a "pr" channel hears about
+
+
+def _events(change: history.Change, fix_status: str | None) -> tuple[str, ...]:
+    happened = {
+        "findings": bool(change.new),
+        "pr": fix_status in PR_CHANGES,
+        "fixed": bool(change.fixed),
+    }
+    return tuple(event for event, yes in happened.items() if yes)
 
 
 def _fix(settings: Settings, db: Database, report: Report, event: PushEvent) -> FixOutcome:

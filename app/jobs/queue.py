@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+from contextvars import Token
 from datetime import timedelta
 
 from huey import Huey, RedisHuey, SqliteHuey
-from huey.api import Task
+from huey.api import Task, TaskWrapper
 from huey.exceptions import RetryTask
 
+from app import notify
 from app.config import Settings
 from app.store import repo
 from app.store.db import Database
 
 log = logging.getLogger(__name__)
 RETRIES = 3
+CHAT_RETRIES = 5  # 30 s doubling: a chat endpoint down for about a quarter of an hour
 BUSY_RETRY_SECONDS = 5  # a scan takes seconds; a dead holder is bounded by its lease
 
 
@@ -54,6 +57,65 @@ class Jobs:
                 raise
 
         self._scan_event = scan_event
+
+        @self.huey.task(retries=RETRIES, retry_delay=60, retry_backoff=2, name="rescan_tag")
+        def rescan_tag(tag_id: int) -> None:
+            from app.jobs import rescan
+
+            outcome = rescan.rescan_tag(self.settings, self.db, tag_id)
+            log.info("rescan", extra={"image": outcome.reference, "status": outcome.status})
+
+        @self.huey.task(retries=RETRIES, retry_delay=60, name="weekly_digest")
+        def weekly_digest() -> None:
+            from app.jobs import rescan
+
+            rescan.send_digest(self.settings, self.db)
+
+        self._rescan_tag = rescan_tag
+        self._weekly_digest = weekly_digest
+        self._deliver_chat = self._chat_delivery()
+
+    def _chat_delivery(self) -> TaskWrapper:
+        """One task per chat message. While any task of this queue runs, the messages it sends
+        are queued here (``notify.OUTBOX``) instead of posted inline: a slow, dead or
+        rate-limiting channel then costs the scan nothing."""
+        tokens: dict[str, Token[notify.Outbox | None]] = {}
+
+        @self.huey.pre_execute(name="notify_outbox")
+        def queue_notifications(task: Task) -> None:
+            tokens[task.id] = notify.OUTBOX.set(self)
+
+        @self.huey.post_execute(name="notify_outbox")
+        def end_queueing(task: Task, _value: object, _exc: BaseException | None) -> None:
+            token = tokens.pop(task.id, None)
+            if token is not None:
+                notify.OUTBOX.reset(token)
+
+        @self.huey.task(
+            retries=CHAT_RETRIES, retry_delay=30, retry_backoff=2, name="deliver_chat", context=True
+        )
+        def deliver_chat(message: notify.Message, task: Task | None = None) -> None:
+            # 5xx and no answer raise notify.Unavailable: Huey retries with backoff. A 4xx is
+            # dropped inside (logged, never retried). A 429 waits what the channel asked.
+            try:
+                last = task is None or not task.retries
+                notify.deliver(self.settings, message, queued=True, final=last)
+            except notify.RateLimited as exc:
+                raise RetryTask(delay=exc.delay) from None  # bounded by notify.MAX_AGE
+
+        return deliver_chat
+
+    def enqueue_delivery(self, message: notify.Message) -> None:
+        self._deliver_chat(message)
+
+    def rescan_tag(self, tag_id: int) -> None:
+        self._rescan_tag(tag_id)
+
+    def weekly_digest(self, delay: float = 0) -> None:
+        if delay:
+            self._weekly_digest.schedule(delay=delay)
+        else:
+            self._weekly_digest()
 
     def enqueue_events(self, event_ids: list[int]) -> None:
         """Hand events stored as queued to the queue (the sweeper catches any this misses)."""

@@ -100,10 +100,10 @@ class RegistryClient:
             self._basic = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._authorization: str | None = None  # the header that answered the last challenge
 
-    def _send(self, url: str, headers: dict[str, str]) -> requests.Response:
+    def _send(self, url: str, headers: dict[str, str], method: str = "GET") -> requests.Response:
         if self._authorization:
             headers = {**headers, "Authorization": self._authorization}
-        return self._session.get(url, headers=headers, stream=True)
+        return self._session.request(method, url, headers=headers, stream=True)
 
     def _answer(self, response: requests.Response) -> str | None:
         scheme = response.headers.get("WWW-Authenticate", "").split(" ", 1)[0].lower()
@@ -117,11 +117,11 @@ class RegistryClient:
             return answered.get("Authorization") if changed else None
         return None
 
-    def _get(self, path: str, accept: str | None = None) -> requests.Response:
+    def _get(self, path: str, accept: str | None = None, method: str = "GET") -> requests.Response:
         url = f"{self.base}{path}"
         headers = {"Accept": accept} if accept else {}
         try:
-            response = self._send(url, headers)
+            response = self._send(url, headers, method)
             if response.status_code == 401:
                 authorization = self._answer(response)
                 response.close()
@@ -130,7 +130,7 @@ class RegistryClient:
                         f"GET {url}: the registry wants credentials it was not given"
                     )
                 self._authorization = authorization
-                response = self._send(url, headers)
+                response = self._send(url, headers, method)
         except requests.RequestException as exc:
             raise RegistryError(f"GET {url}: {type(exc).__name__}", True) from exc
         return response
@@ -161,6 +161,19 @@ class RegistryClient:
                 "not an image manifest or index"
             )
         return Manifest(media_type=media_type, digest=actual, raw=raw, data=data)
+
+    def resolve(self, repository: str, tag: str) -> str:
+        """The digest a tag points at now: a HEAD of its manifest, as crane digest does (a GET
+        only when the registry does not say). Weekly rescans ask this of every tag."""
+        path = f"/v2/{repository}/manifests/{quote(tag, safe=':')}"
+        response = self._get(path, accept=mediatypes.ACCEPT, method="HEAD")
+        response.close()
+        if response.status_code == 404:
+            raise RegistryError(f"{repository}:{tag} is not in the registry any more")
+        header = response.headers.get("Docker-Content-Digest", "")
+        if response.status_code == 200 and DIGEST.match(header):
+            return header
+        return self.manifest(repository, tag).digest
 
     def open_blob(self, repository: str, digest: str) -> BinaryIO:
         """A blob as a stream (a layer); the reader must verify the digest as it reads."""
