@@ -357,9 +357,10 @@ class ApiSettings(_Model):
 
     @field_validator("token", "secret_key")
     @classmethod
-    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+    def _blank_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        """``${TIGHTSHIP_API_TOKEN:-}`` with the variable unset means no token: closed."""
         if value is not None and not value.get_secret_value().strip():
-            raise ValueError("must not be empty (leave it out instead)")
+            return None
         return value
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.cli import main
 from app.config import Settings
 from app.demo import make_sample_repository, oci
+from app.demo.chat import ChatReceiver
 from app.demo.registry import LocalRegistry
 from app.jobs import rescan, schedule
 from app.jobs.pipeline import process_event
@@ -168,3 +169,28 @@ def test_the_weekly_run_happens_once_across_a_clock_restart(make_settings, tmp_p
     again.shutdown(wait=True)
     first.shutdown(wait=False)
     assert len(RUNS) == 1  # and a restart at another time does not run it again
+
+
+def test_the_weekly_digest_reaches_the_channels_that_want_it(
+    tracked: tuple[Settings, Database, str],
+) -> None:
+    settings, db, _ = tracked
+    with ChatReceiver() as digest_channel, ChatReceiver() as findings_only:
+        with_channels = settings.model_copy(
+            update={
+                "notify": Settings.model_validate(
+                    {
+                        "notify": [
+                            {"type": "webhook", "url": digest_channel.url, "secret": "s3cret"},
+                            {"type": "slack", "url": findings_only.url, "events": ["findings"]},
+                        ]
+                    }
+                ).notify
+            }
+        )
+        rescan.send_digest(with_channels, db)
+    [message] = digest_channel.messages
+    body = message["body"]
+    assert body["kind"] == "digest" and body["images"] == 1
+    assert body["passing"]["non-root"] == 0.0  # the one image runs as root
+    assert findings_only.messages == []
