@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from app.models import FileEdit
 from app.remediation import xmltext
 from app.remediation.base import FixContext, FixResult, Outcome, edit
+from app.remediation.pom import descend, preferred
 
 name = "jib-maven"
 ARTIFACT = "jib-maven-plugin"
@@ -322,19 +323,19 @@ def _plan(poms: Poms, setting: Setting) -> Plan:
         for plugin in pom.plugins()
         if (scope := pom.scope(plugin)) is not None
         for ex in _children(plugin, "executions", "execution")
-        if (element := _element(ex, ("configuration", *setting.path))) is not None
+        if (element := descend(ex, "configuration", *setting.path)) is not None
     ]
     path = ("configuration", *setting.path)
     for pom in poms.chain:
         scoped = [(p, scope) for p in pom.plugins() if (scope := pom.scope(p)) is not None]
         for plugin, scope in scoped:
-            element = _element(plugin, path)
+            element = descend(plugin, *path)
             if scope and element is not None:
                 places.append((pom, element, f"{xml_path} in {scope}"))
-        defaults = {p: e for p, scope in scoped if not scope and (e := _element(p, path))}
+        defaults = {p: e for p, scope in scoped if not scope and (e := descend(p, *path))}
         if defaults:
             places.extend((pom, e, xml_path) for e in defaults.values())
-            runs = defaults[_preferred(list(defaults))]
+            runs = defaults[preferred(list(defaults))]
             return Plan(poms.resolve(pom.value(runs)), places + executions, None)
     return Plan("", places + executions, _addition(poms, path))
 
@@ -353,14 +354,14 @@ def _addition(poms: Poms, path: tuple[str, ...]) -> tuple[Pom, list[xmltext.Node
                 for p in pom.plugins()
                 if (scope := pom.scope(p)) is not None
                 and (scope == "") is default
-                and _element(p, path) is None
+                and descend(p, *path) is None
             ]
             if not plugins:
                 continue
             if not default:
                 return pom, plugins  # every profile that runs Jib
             configured = [p for p in plugins if p.child("configuration") is not None]
-            return pom, configured or [_preferred(plugins)]
+            return pom, configured or [preferred(plugins)]
     return None
 
 
@@ -433,23 +434,6 @@ def _children(node: xmltext.Node, *path: str) -> list[xmltext.Node]:
     return found
 
 
-def _element(node: xmltext.Node, path: tuple[str, ...]) -> xmltext.Node | None:
-    for tag in path:
-        child = node.child(tag)
-        if child is None:
-            return None
-        node = child
-    return node
-
-
-def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
-    """The declaration the build runs: ``<build><plugins>`` over ``<pluginManagement>``."""
-    for plugin in plugins:
-        if plugin.path()[-3:-1] == ["build", "plugins"]:
-            return plugin
-    return plugins[0]
-
-
 def _shell_entrypoint(poms: Poms) -> str | None:
     """Why the configured entrypoint may not run on distroless; None if it runs ``java``.
 
@@ -462,7 +446,7 @@ def _shell_entrypoint(poms: Poms) -> str | None:
         values += [pom.value(node) for _, node in pom.profile_properties(key)]
         for plugin in pom.plugins():
             for owner in (plugin, *_children(plugin, "executions", "execution")):
-                entry = _element(owner, ("configuration", "container", "entrypoint"))
+                entry = descend(owner, "configuration", "container", "entrypoint")
                 if entry is not None:
                     first = entry.children[0] if entry.children else entry
                     values.append(pom.value(first))
@@ -484,7 +468,7 @@ def java_release(poms: Poms) -> int | None:
     for pom in poms.chain:
         for plugin in pom.plugins("maven-compiler-plugin"):
             for key in ("release", "target"):
-                candidates.append(pom.value(_element(plugin, ("configuration", key))))
+                candidates.append(pom.value(descend(plugin, "configuration", key)))
     for key in ("maven.compiler.release", "maven.compiler.target", "java.version"):
         found = poms.definition(key)
         if found is not None:

@@ -19,6 +19,7 @@ from app.models import FileEdit
 from app.remediation import gradle_script, project_toml, xmltext
 from app.remediation.base import FixContext, FixResult, Outcome, edit
 from app.remediation.gcp_buildpacks import App, language
+from app.remediation.pom import descend, preferred
 from app.remediation.project_toml import ProjectTomlError
 
 name = "paketo"
@@ -174,11 +175,11 @@ def set_spring_boot_builder(pom: str, image: str) -> str | None:
     if not plugins:
         return None
     configured = [p for p in plugins if p.child("configuration") is not None]
-    targets = configured or [_preferred(plugins)]
+    targets = configured or [preferred(plugins)]
     run_images = [
         node
         for node in (
-            *(_path(p, "configuration", "image", "runImage") for p in targets),
+            *(descend(p, "configuration", "image", "runImage") for p in targets),
             _property(properties, RUN_IMAGE_PROPERTY),
         )
         if node is not None and not node.self_closing and doc.text(node).strip()
@@ -189,7 +190,7 @@ def set_spring_boot_builder(pom: str, image: str) -> str | None:
             f"<{node.tag}>{doc.text(node).strip()}</{node.tag}> is set: the new builder would "
             "still run the app on that run image; change both by hand"
         )
-    builders = [b for p in targets if (b := _path(p, "configuration", "image", "builder"))]
+    builders = [b for p in targets if (b := descend(p, "configuration", "image", "builder"))]
     defined = _property(properties, BUILDER_PROPERTY)
     if not builders and defined is not None:
         unchanged = doc.text(defined).strip() == image
@@ -287,23 +288,6 @@ def _append_block(script: gradle_script.Script, header: str) -> str:
 
 def _property(properties: xmltext.Node | None, key: str) -> xmltext.Node | None:
     return properties.child(key) if properties is not None else None
-
-
-def _path(node: xmltext.Node, *tags: str) -> xmltext.Node | None:
-    for tag in tags:
-        found = node.child(tag)
-        if found is None:
-            return None
-        node = found
-    return node
-
-
-def _preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
-    """With no configuration anywhere, configure the plugin the build actually runs."""
-    for plugin in plugins:
-        if plugin.path()[-3:-1] == ["build", "plugins"]:
-            return plugin
-    return plugins[0]
 
 
 def _artifact(doc: xmltext.XmlDocument, plugin: xmltext.Node) -> str:
