@@ -291,7 +291,8 @@ def remediate(
     )
 
 
-PR_CHANGES = ("created", "updated", "reopened")  # fix statuses a "pr" channel hears about
+# Fix statuses a "pr" channel hears about; "held" too: a limit never holds a PR back silently.
+PR_CHANGES = ("created", "updated", "reopened", "held")
 
 
 def _events(change: history.Change, fix_status: str | None) -> tuple[str, ...]:

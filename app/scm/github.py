@@ -14,9 +14,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
@@ -32,7 +33,8 @@ from app.scm.local import ScmError, check_path
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MARKER = re.compile(
-    r"<!-- tightship:findings=(?P<fingerprint>[0-9a-f]{16}) rules=(?P<rules>[\w,-]*) -->"
+    r"<!-- tightship:findings=(?P<fingerprint>[0-9a-f]{16}) rules=(?P<rules>[\w,-]*)"
+    r"(?: commit=(?P<commit>[0-9a-f]{40,64}))?(?: followup=(?P<followup>[0-9a-f]{16}))? -->"
 )
 TRAILER = "Tightship-Fix"
 # The only files Tightship writes: the ones its fixers own.
@@ -67,20 +69,55 @@ class PullOutcome:
     commit: str | None = None
 
 
-def marker(fingerprint: str, rules: Iterable[str]) -> str:
-    return f"<!-- tightship:findings={fingerprint} rules={','.join(sorted(rules))} -->"
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """What a Tightship PR body records about itself, so no state is kept anywhere else: the
+    finding set it answers, the rules it fixes, the one commit Tightship made on the branch
+    (anything else at the head is someone else's), and the finding set last followed up on
+    after a merge (so a merged PR is told once)."""
+
+    fingerprint: str
+    rules: frozenset[str]
+    commit: str | None = None
+    followup: str | None = None
+
+    def render(self) -> str:
+        parts = [f"findings={self.fingerprint}", f"rules={','.join(sorted(self.rules))}"]
+        if self.commit:
+            parts.append(f"commit={self.commit}")
+        if self.followup:
+            parts.append(f"followup={self.followup}")
+        return f"<!-- tightship:{' '.join(parts)} -->"
 
 
-def read_marker(body: str | None) -> tuple[str, frozenset[str]] | None:
+def read_marker(body: str | None) -> Marker | None:
     match = MARKER.search(body or "")
     if match is None:
         return None
-    return match["fingerprint"], frozenset(r for r in match["rules"].split(",") if r)
+    rules = frozenset(r for r in match["rules"].split(",") if r)
+    return Marker(match["fingerprint"], rules, match["commit"], match["followup"])
+
+
+def with_marker(body: str | None, marker: Marker) -> str:
+    """The body with its marker replaced (or added)."""
+    text = MARKER.sub("", body or "").rstrip()
+    return f"{text}\n\n{marker.render()}"
 
 
 def owned(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     return any(fnmatchcase(name, glob) for glob in OWNED)
+
+
+def _seconds(retry_after: str, now: datetime) -> float:
+    """Retry-After in seconds or as an HTTP date (both are allowed)."""
+    try:
+        return max(float(retry_after), 0.0)
+    except ValueError:
+        try:
+            return max((parsedate_to_datetime(retry_after) - now).total_seconds(), 0.0)
+        except (TypeError, ValueError):
+            return 60.0
 
 
 class RemoteTree:
@@ -177,7 +214,7 @@ class GitHub:
         headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
         if exc.status in (403, 429):
             if "retry-after" in headers:
-                return max(float(headers["retry-after"]), 0.0)
+                return _seconds(headers["retry-after"], self.now())
             if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
                 return max(float(headers["x-ratelimit-reset"]) - self.now().timestamp(), 0.0) + 1
             return None
@@ -250,14 +287,19 @@ class GitHub:
         found = self.call(lambda: list(tree.repo.get_pulls(state="open")))
         return sum(1 for p in found if p.head.ref.startswith(prefix))
 
-    def push(self, tree: RemoteTree, plan: FixPlan) -> str:
-        """One commit with every edited file on the base, and the branch moved onto it."""
+    def push(self, tree: RemoteTree, plan: FixPlan, expected: str | None = None) -> str:
+        """One commit with every edited file on the base, and the branch moved onto it.
+
+        ``expected``: the commit Tightship last made on the branch (from the PR's marker);
+        any other head is someone else's work and is never overwritten. ``"merged"``: the
+        branch's work is in the base already, so it may be moved whoever committed there.
+        """
         for edit in plan.edits:
             check_path(edit.path)
             if not owned(edit.path):
                 raise GitHubError(f"refusing to write {edit.path}: not a build file Tightship owns")
         repo = tree.repo
-        with self._lock:  # content-creating calls one at a time (GitHub's secondary limits)
+        with self._lock:  # content-creating calls one at a time in this process
             base = self.call(repo.get_git_commit, tree.base_sha)
             elements = []
             for edit in plan.edits:
@@ -268,25 +310,42 @@ class GitHub:
             new_tree = self.call(repo.create_git_tree, elements, base.tree)
             message = f"{plan.title}\n\n{TRAILER}: {plan.fingerprint}\n"
             commit = self.call(repo.create_git_commit, message, new_tree, [base])
-            self._move_branch(repo, plan.branch, commit.sha)
+            self._move_branch(repo, plan.branch, commit.sha, expected)
         return commit.sha
 
-    def _move_branch(self, repo: Repository, branch: str, sha: str) -> None:
+    def _move_branch(self, repo: Repository, branch: str, sha: str, expected: str | None) -> None:
         try:
             ref = self.call(repo.get_git_ref, f"heads/{branch}")
         except GithubException as exc:
             if exc.status != 404:
                 raise
-            self.call(repo.create_git_ref, f"refs/heads/{branch}", sha)
-            return
-        others = self.others(repo, ref.object.sha)
-        if others:
-            raise GitHubError(f"{branch} has commits by others ({others}); not force-pushing")
+            try:
+                self.call(repo.create_git_ref, f"refs/heads/{branch}", sha)
+                return
+            except GithubException as again:
+                if again.status != 422:  # 422: it exists after all (a lost answer retried)
+                    raise
+                ref = self.call(repo.get_git_ref, f"heads/{branch}")
+        head = ref.object.sha
+        if expected != "merged" and head != sha:
+            others = self.others(repo, head, expected)
+            if others:
+                raise GitHubError(f"{branch} has commits by others ({others}); not force-pushing")
         self.call(ref.edit, sha, force=True)
 
-    def others(self, repo: Repository, head: str) -> str:
-        """Who else committed on a Tightship branch ('' when it is only Tightship's commit)."""
+    def others(self, repo: Repository, head: str, expected: str | None = None) -> str:
+        """Who else committed on a Tightship branch ('' when the head is Tightship's commit).
+
+        With the commit the PR's marker records, only that exact commit is Tightship's (an
+        amended one keeps the message but not the hash); without it (a branch left by an
+        interrupted job), the head must carry Tightship's trailer on one parent.
+        """
+        if expected is not None:
+            if head == expected:
+                return ""
+        else:
+            commit = self.call(repo.get_git_commit, head)
+            if f"\n{TRAILER}: " in commit.message and len(commit.parents) == 1:
+                return ""
         commit = self.call(repo.get_git_commit, head)
-        if f"\n{TRAILER}: " in commit.message and len(commit.parents) == 1:
-            return ""
         return commit.author.name or commit.author.email or "someone"

@@ -15,7 +15,7 @@ By the state of the branch's latest PR:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from github import GithubException
@@ -23,16 +23,19 @@ from github.PullRequest import PullRequest
 
 from app.models import Finding, FixPlan, Report
 from app.remediation.plan import BRANCH_PREFIX, PlanResult
-from app.scm.github import GitHub, PullOutcome, RemoteTree, marker, read_marker
+from app.scm.github import GitHub, Marker, PullOutcome, RemoteTree, read_marker, with_marker
 from app.scm.pr_text import body as pr_body
 from app.scm.pr_text import merged_comment
+from app.store import history
 
 
 def finding_set(findings: Iterable[Finding]) -> str:
-    """The fingerprint of a finding set: the PR's identity across pushes and rescans."""
+    """The fingerprint of a finding set: the PR's identity across pushes and rescans. A finding
+    counts by rule, path and evidence, not by layer: a rebuild moves every layer digest, and
+    the same findings in new layers are the same findings."""
     digest = hashlib.sha256()
-    for fingerprint in sorted({f.fingerprint for f in findings}):
-        digest.update(fingerprint.encode())
+    for rule, path, evidence in sorted({history.key(f) for f in findings}):
+        digest.update(f"{rule}\0{path}\0{evidence}\0".encode())
     return digest.hexdigest()[:16]
 
 
@@ -51,29 +54,26 @@ def publish(
 ) -> PullOutcome:
     plan = planned.plan
     fixed = frozenset(plan.rules) if plan else frozenset()
-    findings = [f for f in report.findings if f.rule in fixed]
-    fingerprint = finding_set(findings)
+    fingerprint = finding_set(f for f in report.findings if f.rule in fixed)
     pulls = host.pulls(tree, branch)
     latest = pulls[0] if pulls else None
     previous = read_marker(latest.body) if latest is not None else None
+    expected = previous.commit if previous else None
     if latest is not None and latest.merged:
-        remaining = sorted({f.rule for f in report.findings} & (previous[1] if previous else set()))
-        if remaining:
-            host.call(latest.create_issue_comment, merged_comment(report, remaining))
+        followed = _follow_up(host, latest, previous, report)
         if plan is None:
-            detail = f"PR #{latest.number} was merged"
-            if remaining:
-                detail += f"; {', '.join(remaining)} still found, said so on it"
-            return PullOutcome(
-                "commented" if remaining else "unchanged", detail, latest.number, latest.html_url
-            )
-        latest = None  # what is left to fix gets a new PR
+            return followed
+        latest, expected = None, "merged"  # what is left to fix gets a new PR
     if plan is None:
         return PullOutcome("skipped", "; ".join(planned.notes) or "nothing to change")
-    text = pr_body(report, planned, host.settings.labels) + "\n\n" + marker(fingerprint, fixed)
+    body = pr_body(report, planned, host.settings.labels)
+
+    def text(commit: str | None) -> str:
+        return with_marker(body, Marker(fingerprint, fixed, commit))
+
     if latest is not None and latest.state == "open":
         return _update(host, tree, plan, latest, text, fingerprint, previous)
-    if latest is not None and previous is not None and previous[0] == fingerprint:
+    if latest is not None and previous is not None and previous.fingerprint == fingerprint:
         return PullOutcome(
             "ignored",
             f"PR #{latest.number} was closed unmerged: this finding set stays ignored until "
@@ -84,10 +84,10 @@ def publish(
     held = _held(host, tree, limits)
     if held:
         return PullOutcome("held", held)
-    commit = host.push(tree, plan)
+    commit = host.push(tree, plan, expected)
     if latest is not None:
         try:
-            host.call(latest.edit, title=plan.title, body=text, state="open")
+            host.call(latest.edit, title=plan.title, body=text(commit), state="open")
             return PullOutcome(
                 "reopened",
                 f"PR #{latest.number} reopened: the findings changed",
@@ -98,16 +98,55 @@ def publish(
         except GithubException as exc:
             if exc.status != 422:  # GitHub cannot reopen it (its branch was re-created)
                 raise
-    pull = host.call(
-        tree.repo.create_pull,
-        base=tree.repo.default_branch,
-        head=branch,
-        title=plan.title,
-        body=text,
-    )
+    try:
+        pull = host.call(
+            tree.repo.create_pull,
+            base=tree.repo.default_branch,
+            head=branch,
+            title=plan.title,
+            body=text(commit),
+        )
+    except GithubException as exc:
+        # 422: a PR for the branch exists after all (an answer lost, then retried): use it.
+        found = (
+            [p for p in host.pulls(tree, branch) if p.state == "open"] if exc.status == 422 else []
+        )
+        if not found:
+            raise
+        pull = found[0]
+        host.call(pull.edit, title=plan.title, body=text(commit))
     if host.settings.labels:
         host.call(pull.add_to_labels, *host.settings.labels)
     return PullOutcome("created", f"PR #{pull.number} opened", pull.number, pull.html_url, commit)
+
+
+def _follow_up(
+    host: GitHub, pull: PullRequest, previous: Marker | None, report: Report
+) -> PullOutcome:
+    """Tell a merged PR, once per finding set, that the image still has what it fixed."""
+    rules = previous.rules if previous else frozenset()
+    remaining = [f for f in report.findings if f.rule in rules]
+    if not remaining:
+        return PullOutcome("unchanged", f"PR #{pull.number} was merged", pull.number, pull.html_url)
+    said = finding_set(remaining)
+    if previous is not None and previous.followup == said:
+        return PullOutcome(
+            "unchanged",
+            f"PR #{pull.number} was merged; still found, already said so on it",
+            pull.number,
+            pull.html_url,
+        )
+    names = sorted({f.rule for f in remaining})
+    host.call(pull.create_issue_comment, merged_comment(report, names))
+    if previous is not None:
+        marked = Marker(previous.fingerprint, previous.rules, previous.commit, said)
+        host.call(pull.edit, body=with_marker(pull.body, marked))
+    return PullOutcome(
+        "commented",
+        f"PR #{pull.number} was merged; {', '.join(names)} still found, said so on it",
+        pull.number,
+        pull.html_url,
+    )
 
 
 def _update(
@@ -115,18 +154,19 @@ def _update(
     tree: RemoteTree,
     plan: FixPlan,
     pull: PullRequest,
-    text: str,
+    text: Callable[[str | None], str],
     fingerprint: str,
-    previous: tuple[str, frozenset[str]] | None,
+    previous: Marker | None,
 ) -> PullOutcome:
-    if previous is not None and previous[0] == fingerprint:
+    if previous is not None and previous.fingerprint == fingerprint:
         return PullOutcome(
             "unchanged", f"PR #{pull.number} already proposes this fix", pull.number, pull.html_url
         )
+    expected = previous.commit if previous else None
     head = host.call(tree.repo.get_git_ref, f"heads/{plan.branch}").object.sha
-    others = host.others(tree.repo, head)
+    others = host.others(tree.repo, head, expected)
     if others:
-        host.call(pull.edit, body=text)
+        host.call(pull.edit, body=text(expected))
         host.call(
             pull.create_issue_comment,
             "The findings for this image changed, but this branch has commits by "
@@ -140,8 +180,8 @@ def _update(
             pull.number,
             pull.html_url,
         )
-    commit = host.push(tree, plan)
-    host.call(pull.edit, title=plan.title, body=text)
+    commit = host.push(tree, plan, expected)
+    host.call(pull.edit, title=plan.title, body=text(commit))
     return PullOutcome(
         "updated",
         f"PR #{pull.number} updated on the current base",

@@ -327,9 +327,11 @@ def record_fix(
 
 
 def pulls_created_since(session: Session, since: datetime) -> int:
-    """Pull requests Tightship opened since ``since``, for the hourly limit."""
+    """Pull requests Tightship opened (or reopened) since ``since``, for the hourly limit."""
     query = select(func.count(FixRow.id)).where(
-        FixRow.status == "created", FixRow.pull_number.is_not(None), FixRow.created_at >= since
+        FixRow.status.in_(("created", "reopened")),
+        FixRow.pull_number.is_not(None),
+        FixRow.created_at >= since,
     )
     return int(session.scalar(query) or 0)
 

@@ -3,7 +3,8 @@ lifecycle scenarios people judge a PR bot by."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -320,3 +321,58 @@ def test_modes_default_to_plan_without_credentials_and_report_writes_nothing(
     assert server.requests == []
     with pytest.raises(ValueError, match="a token or an app, not both"):
         GitHubSettings.model_validate({"token": "t", "app": {"id": 1, "private_key": "k"}})
+
+
+# --- what a review found ---------------------------------------------------------------------
+
+
+def rebuilt(finding: Finding, layer: str) -> Finding:
+    """The same finding in a rebuilt image: every layer digest moves."""
+    return Finding(
+        finding.rule, finding.severity, finding.title, finding.evidence, finding.path, layer
+    )
+
+
+def test_a_rebuild_with_the_same_findings_is_not_a_change(server: GitHubServer) -> None:
+    github, _ = host(server)
+    run(github, report(rebuilt(GIT, "sha256:" + "1" * 64)))
+    again = run(github, report(rebuilt(GIT, "sha256:" + "2" * 64), digest="sha256:" + "c" * 64))
+    assert again.status == "unchanged"
+    server.close_pull("acme", "web", 1)
+    closed = run(github, report(rebuilt(GIT, "sha256:" + "3" * 64), digest="sha256:" + "d" * 64))
+    assert closed.status == "ignored" and server.pulls("acme", "web")[0].state == "closed"
+
+
+def test_an_amended_tightship_commit_is_someone_elses(server: GitHubServer) -> None:
+    github, _ = host(server)
+    run(github, report(ROOT))
+    repo = server.repo("acme", "web")
+    head = repo.refs[f"refs/heads/{BRANCH}"]
+    # alice amends Tightship's commit: same message and parent, her content, a new hash
+    amended = server.commit_as("acme", "web", BRANCH, {"notes.txt": "mine\n"}, author="alice")
+    assert amended != head
+    outcome = run(github, report(ROOT, GIT))
+    assert outcome.status == "refused" and repo.refs[f"refs/heads/{BRANCH}"] == amended
+
+
+def test_after_a_merge_with_human_commits_the_rest_gets_a_new_pr_and_one_comment(
+    server: GitHubServer,
+) -> None:
+    github, _ = host(server)
+    run(github, report(ROOT))
+    server.commit_as("acme", "web", BRANCH, {"notes.txt": "bob\n"}, author="bob")
+    server.merge_pull("acme", "web", 1)
+    for letter in "def":  # three later images still run as root
+        run(github, report(ROOT, digest="sha256:" + letter * 64))
+    merged = server.pulls("acme", "web")[0]
+    assert sum("still has `root-user`" in c.body for c in merged.comments) == 1
+    rest = run(github, report(ROOT, GIT, digest="sha256:" + "9" * 64))
+    assert rest.status == "created" and rest.number == 2  # bob's merged work is not in the way
+
+
+def test_retry_after_as_an_http_date_is_understood(server: GitHubServer) -> None:
+    github, sleeps = host(server)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    server.fail_next("POST", "/repos/*/git/blobs", 429, {"Retry-After": when})
+    assert run(github, report(ROOT)).status == "created"
+    assert len(sleeps) == 1 and 25 <= sleeps[0] <= 31
