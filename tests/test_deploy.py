@@ -447,3 +447,27 @@ def test_dockerignore_lets_only_the_package_in() -> None:
                 for source in command.value[:-1]:
                     assert not dockerignore.excluded(rules, source), source
                     assert (ROOT / source).exists(), source
+
+
+def test_every_file_the_package_needs_at_run_time_is_packaged() -> None:
+    """An installed Tightship (the image runs `pip install .`) has only what package-data
+    names besides the modules: a template or stylesheet left out is a 500 in production."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package_data = config["tool"]["setuptools"]["package-data"]
+    missing = []
+    for path in sorted((ROOT / "app").rglob("*")):
+        if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+            continue
+        relative = path.relative_to(ROOT)
+        packaged = any(
+            fnmatch(str(relative.relative_to(Path(*package.split(".")))), glob)
+            for package, globs in package_data.items()
+            if relative.is_relative_to(Path(*package.split(".")))
+            for glob in globs
+        )
+        if not packaged:
+            missing.append(str(relative))
+    assert missing == []
