@@ -370,16 +370,15 @@ class RescanSettings(_Model):
     timezone: str = "UTC"
     digest_delay_minutes: float = Field(30.0, ge=0)  # the weekly digest, after the rescans
 
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> RescanSettings:
+        from app.jobs.crontab import cron_trigger
 
         try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a crontab expression: {exc}") from None
-        return value
+            cron_trigger(self.cron, self.timezone)
+        except (ValueError, LookupError) as exc:
+            raise ValueError(f"cron {self.cron!r} in {self.timezone!r}: {exc}") from None
+        return self
 
 
 class Settings(_Model):

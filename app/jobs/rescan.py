@@ -150,11 +150,13 @@ def _rejudge_targets(
         report = Report(reference=reference, digest=event.digest or "", platforms=(platform,))
         if {f.fingerprint for f in report.findings} == {f.fingerprint for f in before.findings}:
             continue
+        # The fix and the message before the stored scan changes: if GitHub fails now, the
+        # queue's retry still sees the old findings and does both again (as the pipeline does).
+        notice = remediate(settings, db, scan.id, report, event, previous=before.findings)
+        notify.send(settings, notice)
         with db.session() as session:
             repo.finish_scan(session, scan.id, report)
         changed.append(target.manifest.digest)
-        notice = remediate(settings, db, scan.id, report, event, previous=before.findings)
-        notify.send(settings, notice)
     log.info(
         "rescanned",
         extra={"image": reference, "digest": event.digest, "blob_bytes": analyzer.stats.blob_bytes},

@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from app.config import CONFIG_ENV, Settings
+from app.jobs.crontab import cron_trigger
 
 log = logging.getLogger(__name__)
 WEEKLY = "weekly-rescan"
@@ -43,6 +44,10 @@ def weekly_rescan() -> None:
     log.info("weekly rescan queued", extra={"tags": queued["queued"]})
 
 
+def _same(a: CronTrigger, b: CronTrigger) -> bool:
+    return str(a) == str(b) and str(a.timezone) == str(b.timezone)
+
+
 def build(
     settings: Settings, sweep: Callable[[], object], weekly: str = f"{__name__}:weekly_rescan"
 ) -> BackgroundScheduler:
@@ -58,7 +63,7 @@ def build(
         sweep, "interval", seconds=settings.jobs.sweep_seconds, id="sweep", coalesce=True
     )
     scheduler.start(paused=True)
-    trigger = CronTrigger.from_crontab(settings.rescan.cron, timezone=settings.rescan.timezone)
+    trigger = cron_trigger(settings.rescan.cron, settings.rescan.timezone)
     existing = scheduler.get_job(WEEKLY, jobstore="persistent")
     if existing is None:
         scheduler.add_job(
@@ -70,7 +75,7 @@ def build(
             max_instances=1,
             misfire_grace_time=int(GRACE.total_seconds()),
         )
-    elif str(existing.trigger) != str(trigger):
+    elif not _same(existing.trigger, trigger):
         # The cron changed in the config: from now on the new one (its next time, not a catch-up).
         scheduler.reschedule_job(WEEKLY, jobstore="persistent", trigger=trigger)
     return scheduler

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app import metrics
 from app.store import posture, queries
+from app.web import params
 from app.web.auth import require_bearer
 from app.web.dashboard import image_filters
 
@@ -29,7 +30,7 @@ def images() -> Response:
         return jsonify(queries.images(session, image_filters(request.args)))
 
 
-@bp.get("/api/images/<int:image_id>")
+@bp.get(f"/api/images/<{params.ID}:image_id>")
 @require_bearer(allow_open=True)
 def image(image_id: int) -> Response | tuple[Response, int]:
     with _db().session() as session:
@@ -37,7 +38,7 @@ def image(image_id: int) -> Response | tuple[Response, int]:
     return jsonify(detail) if detail else _not_found(f"image {image_id}")
 
 
-@bp.get("/api/scans/<int:scan_id>")
+@bp.get(f"/api/scans/<{params.ID}:scan_id>")
 @require_bearer(allow_open=True)
 def scan(scan_id: int) -> Response | tuple[Response, int]:
     with _db().session() as session:
@@ -51,18 +52,18 @@ def events() -> Response | tuple[Response, int]:
     status = request.args.get("status") or None
     if status is not None and status not in queries.EVENT_STATUSES:
         return jsonify(error=f"status must be one of {', '.join(queries.EVENT_STATUSES)}"), 400
-    limit = request.args.get("limit", "")
+    limit = params.number(request.args.get("limit"), 50, 1000)
     with _db().session() as session:
-        rows = queries.events(session, status, int(limit) if limit.isdigit() else 50)
+        rows = queries.events(session, status, limit)
     return jsonify(items=rows)
 
 
 @bp.get("/api/posture")
 @require_bearer(allow_open=True)
 def weekly() -> Response:
-    weeks = request.args.get("weeks", "")
+    weeks = params.number(request.args.get("weeks"), 12, 104)
     with _db().session() as session:
-        result = posture.weekly_posture(session, min(int(weeks), 104) if weeks.isdigit() else 12)
+        result = posture.weekly_posture(session, weeks)
     return jsonify(
         weeks=[
             {"week": w.week, "end": w.end.isoformat(), "images": w.images, "passing": w.passing}

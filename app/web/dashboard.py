@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from app.models import CONCERNS
 from app.store import posture, queries
+from app.web import params
 from app.web.auth import (
     HOW_TO_CONFIGURE,
     SESSION_KEY,
@@ -49,8 +50,7 @@ def image_filters(args: Any) -> queries.ImageFilters:
         return value or None
 
     def number(name: str, default: int) -> int:
-        value = args.get(name, "")
-        return int(value) if value.isdigit() else default
+        return params.number(args.get(name), default, 1_000_000)
 
     return queries.ImageFilters(
         q=text("q"),
@@ -102,7 +102,7 @@ def images() -> str:
     )
 
 
-@bp.get("/images/<int:image_id>")
+@bp.get(f"/images/<{params.ID}:image_id>")
 @require_login
 def image(image_id: int) -> str | tuple[str, int]:
     with _db().session() as db_session:

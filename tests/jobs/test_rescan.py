@@ -194,3 +194,38 @@ def test_the_weekly_digest_reaches_the_channels_that_want_it(
     assert body["kind"] == "digest" and body["images"] == 1
     assert body["passing"]["non-root"] == 0.0  # the one image runs as root
     assert findings_only.messages == []
+
+
+@pytest.mark.parametrize(
+    ("cron", "day"),
+    [("0 6 * * 1", "Mon"), ("0 6 * * mon", "Mon"), ("0 6 * * 0", "Sun"), ("0 6 * * 7", "Sun")],
+)
+def test_cron_weekdays_are_numbered_as_crontab_numbers_them(cron: str, day: str) -> None:
+    from app.jobs.crontab import cron_trigger
+
+    thursday = datetime(2026, 11, 26, tzinfo=UTC)
+    assert cron_trigger(cron, "UTC").get_next_fire_time(None, thursday).strftime("%a") == day
+
+
+@pytest.mark.parametrize(
+    "bad", [{"cron": "0 6 * * 9"}, {"cron": "often"}, {"timezone": "Mars/Base"}]
+)
+def test_a_bad_schedule_is_a_config_error(bad: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="rescan"):
+        Settings.model_validate({"rescan": bad})
+
+
+def test_a_new_time_zone_reschedules_the_stored_job(make_settings) -> None:
+    settings: Settings = make_settings(jobs={"sweep_seconds": 3600})
+    Database(settings.database_url).migrate()
+    first = schedule.build(settings, lambda: None, weekly=f"{__name__}:record_run")
+    utc = first.get_job(schedule.WEEKLY, jobstore="persistent").next_run_time
+    first.shutdown(wait=False)
+    moved = settings.model_copy(
+        update={"rescan": settings.rescan.model_copy(update={"timezone": "Asia/Tokyo"})}
+    )
+    second = schedule.build(moved, lambda: None, weekly=f"{__name__}:record_run")
+    tokyo = second.get_job(schedule.WEEKLY, jobstore="persistent").next_run_time
+    second.shutdown(wait=False)
+    assert (tokyo.hour, tokyo.minute) == (6, 0) and str(tokyo.tzinfo) == "Asia/Tokyo"
+    assert tokyo != utc

@@ -405,3 +405,23 @@ def test_no_secret_value_reaches_a_page_or_the_api(client: FlaskClient, seeded: 
     for body in bodies:
         for secret in (PLANTED, API_TOKEN, TOKEN):
             assert secret.encode() not in body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/images/99999999999999999999",
+        "/api/scans/99999999999999999999",
+        "/api/images?page=%C2%B2",
+        "/api/images?per_page=99999999999999999999",
+        "/api/events?limit=%C2%B2",
+        "/api/posture?weeks=%C2%B2",
+        "/api/posture?weeks=-3",
+    ],
+)
+def test_odd_numbers_are_never_a_server_error(client: FlaskClient, path: str) -> None:
+    response = client.get(path, headers=BEARER)
+    assert response.status_code in (200, 400, 404), response.get_data(as_text=True)[:200]
+    login(client)
+    for page in ("/images/99999999999999999999", "/images?page=%C2%B2"):
+        assert client.get(page).status_code in (200, 404)
