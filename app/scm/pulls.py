@@ -73,7 +73,9 @@ def publish(
 
     if latest is not None and latest.state == "open":
         return _update(host, tree, plan, latest, text, fingerprint, previous)
-    if latest is not None and previous is not None and previous.fingerprint == fingerprint:
+    if latest is not None and (previous is None or previous.fingerprint == fingerprint):
+        # Closed unmerged: the owners said no to this finding set. Without its marker (a
+        # person edited it out) what they said no to is unknown, so it stays closed too.
         return PullOutcome(
             "ignored",
             f"PR #{latest.number} was closed unmerged: this finding set stays ignored until "

@@ -376,3 +376,13 @@ def test_retry_after_as_an_http_date_is_understood(server: GitHubServer) -> None
     server.fail_next("POST", "/repos/*/git/blobs", 429, {"Retry-After": when})
     assert run(github, report(ROOT)).status == "created"
     assert len(sleeps) == 1 and 25 <= sleeps[0] <= 31
+
+
+def test_a_closed_pr_whose_marker_was_edited_out_stays_closed(server: GitHubServer) -> None:
+    github, _ = host(server)
+    run(github, report(ROOT))
+    pull = server.repo("acme", "web").pulls[1]
+    pull.body = "we do not want this"
+    server.close_pull("acme", "web", 1)
+    outcome = run(github, report(ROOT, GIT, digest="sha256:" + "e" * 64))
+    assert outcome.status == "ignored" and server.pulls("acme", "web")[0].state == "closed"
