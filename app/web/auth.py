@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -57,6 +60,12 @@ def configure_sessions(app: Flask, api: ApiSettings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(api.public_url and api.public_url.startswith("https://")),
     )
+    app.extensions["tightship.logins"] = Throttle()
+
+
+def logins() -> Throttle:
+    """This app's failed-login throttle."""
+    return current_app.extensions["tightship.logins"]  # type: ignore[no-any-return]
 
 
 def token_matches(candidate: str) -> bool:
@@ -117,6 +126,38 @@ def require_login(view: View) -> View:
         return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
 
     return guarded
+
+
+class Throttle:
+    """Failed logins per client address within a minute: guessing a token through the login
+    form is slowed to ``limit`` tries a minute (per web process; the token stays the defence)."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(client, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def wait(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._recent(client, now)
+            if len(failures) < self.limit:
+                return 0.0
+            return max(failures[0] + self.window - now, 1.0)
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(client, now).append(now)
+            if len(self._failures) > 10_000:  # bounded memory, whatever the clients
+                self._failures = {k: v for k, v in self._failures.items() if v}
 
 
 def safe_next(target: str | None) -> str:

@@ -22,6 +22,7 @@ from app.web.auth import (
     HOW_TO_CONFIGURE,
     SESSION_KEY,
     api_settings,
+    logins,
     require_login,
     safe_next,
     session_mark,
@@ -121,7 +122,17 @@ def login() -> Response | str | tuple[str, int]:
         return render_template(
             "dashboard/login.html", next=target, closed=closed, how=HOW_TO_CONFIGURE
         ), status
+    client = request.remote_addr or "unknown"
+    wait = logins().wait(client)
+    if wait:
+        return render_template(
+            "dashboard/login.html",
+            next=target,
+            closed=False,
+            error=f"Too many wrong tokens from here; try again in {wait:.0f} s.",
+        ), 429
     if not token_matches(request.form.get("token", "")):
+        logins().failed(client)
         return render_template(
             "dashboard/login.html",
             next=target,

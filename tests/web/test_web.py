@@ -425,3 +425,17 @@ def test_odd_numbers_are_never_a_server_error(client: FlaskClient, path: str) ->
     login(client)
     for page in ("/images/99999999999999999999", "/images?page=%C2%B2"):
         assert client.get(page).status_code in (200, 404)
+
+
+def test_guessing_the_token_through_the_login_form_is_slowed(
+    app: Flask, client: FlaskClient
+) -> None:
+    from app.web.auth import Throttle
+
+    app.extensions["tightship.logins"] = Throttle(limit=3, window=60)
+    for _ in range(3):
+        assert client.post("/login", data={"token": "guess"}).status_code == 401
+    refused = client.post("/login", data={"token": API_TOKEN})
+    assert refused.status_code == 429 and "try again in" in refused.get_data(as_text=True)
+    app.extensions["tightship.logins"] = Throttle()  # the window has passed
+    assert login(client).status_code == 302
