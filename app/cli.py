@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ from typing import TextIO
 import click
 
 from app.config import CONFIG_ENV, ConfigError, Settings, load_settings, resolve_config_path
-from app.models import FileEdit, Report, Severity
+from app.models import Report, Severity
 
 log = logging.getLogger("app.cli")
 
@@ -371,6 +370,7 @@ def fix(
     Exit status: 0 done (also when nothing needed changing), 2 error.
     """
     from app.remediation import plan
+    from app.remediation.diff import unified
     from app.scm import ScmError
     from app.scm.worktree import WorkTree
 
@@ -399,8 +399,7 @@ def fix(
             where = f" {decision.finding.path}" if decision.finding.path else ""
             click.echo(f"{mark} {decision.finding.rule}{where}: {decision.detail}")
         edits = planned.plan.edits if planned.plan else ()
-        for edit in edits:
-            click.echo(_diff(edit), nl=False)
+        click.echo(unified(edits), nl=False)
         if not dry_run:
             tree.write_all(edits)
     except ScmError as exc:
@@ -418,14 +417,6 @@ def _load_report(handle: TextIO) -> Report:
         return Report.from_dict(json.load(handle))
     except (ValueError, KeyError, TypeError) as exc:
         raise Failure(f"not a Tightship report: {exc}") from None
-
-
-def _diff(edit: FileEdit) -> str:
-    old = (edit.old or "").splitlines(keepends=True)
-    new = edit.new.splitlines(keepends=True)
-    source = f"a/{edit.path}" if edit.old is not None else "/dev/null"
-    lines = difflib.unified_diff(old, new, source, f"b/{edit.path}")
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _version() -> str:

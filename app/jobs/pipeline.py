@@ -9,7 +9,6 @@ are recorded where an operator can read them.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from app.models import Finding, FixPlan, Notice, PushEvent, Report
 from app.registry import RegistryClient, RegistryError, RepositorySource
 from app.remediation import plan
 from app.remediation.base import SourceTree
+from app.remediation.diff import unified
 from app.remediation.plan import BRANCH_PREFIX, PlanResult, branch_for
 from app.scm import LocalRepository, Refusal, RepoTarget, ScmError, choose
 from app.scm.github import GitHub, GitHubError
@@ -382,7 +382,10 @@ _HOSTS: dict[int, GitHub] = {}
 
 
 def github_host(settings: Settings) -> GitHub:
-    """One GitHub client per configuration in a process: tokens and write pacing are shared."""
+    """One GitHub client per configuration in a process: tokens and write pacing are shared.
+
+    Keyed by the settings object's id: the host holds that object, so the id cannot be
+    reused by another configuration while the entry exists."""
     key = id(settings.scm.github)
     if key not in _HOSTS:
         _HOSTS[key] = GitHub(settings.scm.github)
@@ -413,18 +416,7 @@ def _write_plan(settings: Settings, fix_plan: FixPlan) -> FixOutcome:
     folder = settings.data_dir / "plans" / fix_plan.repository
     folder.mkdir(parents=True, exist_ok=True)
     name = fix_plan.branch.removeprefix(BRANCH_PREFIX)
-    diff = "".join(
-        "".join(
-            difflib.unified_diff(
-                (e.old or "").splitlines(keepends=True),
-                e.new.splitlines(keepends=True),
-                f"a/{e.path}" if e.old is not None else "/dev/null",
-                f"b/{e.path}",
-            )
-        )
-        for e in fix_plan.edits
-    )
-    (folder / f"{name}.diff").write_text(diff, encoding="utf-8")
+    (folder / f"{name}.diff").write_text(unified(fix_plan.edits), encoding="utf-8")
     (folder / f"{name}.md").write_text(f"# {fix_plan.title}\n\n{fix_plan.body}\n", encoding="utf-8")
     return FixOutcome("planned", f"fix plan written to {folder / name}.diff", fix_plan)
 
