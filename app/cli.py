@@ -124,6 +124,7 @@ def rescan(ctx: click.Context, everything: bool, reference: str | None) -> None:
     layer facts against the current rules (no blob downloads). The workers do the work.
     """
     from app.jobs import rescan as rescans
+    from app.jobs.queue import Jobs
     from app.store.db import Database
 
     if everything == (reference is not None):
@@ -132,7 +133,7 @@ def rescan(ctx: click.Context, everything: bool, reference: str | None) -> None:
     db = Database(settings.database_url)
     db.migrate()
     try:
-        queued = rescans.request(settings, db, reference)
+        queued = rescans.request(db, Jobs(settings, db), reference)
     except ValueError as exc:
         raise Failure(str(exc)) from None
     if reference is not None and not queued["queued"]:

@@ -62,7 +62,7 @@ class Jobs:
         def rescan_tag(tag_id: int) -> None:
             from app.jobs import rescan
 
-            outcome = rescan.rescan_tag(self.settings, self.db, tag_id)
+            outcome = rescan.rescan_tag(self.settings, self.db, self, tag_id)
             log.info("rescan", extra={"image": outcome.reference, "status": outcome.status})
 
         @self.huey.task(retries=RETRIES, retry_delay=60, name="weekly_digest")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import notify
 from app.analysis import Analyzer, NotAnImage
@@ -23,6 +25,9 @@ from app.store import repo
 from app.store.cache import StoreFactsCache
 from app.store.db import Database
 from app.store.schema import ImageTagRow, ScanRow
+
+if TYPE_CHECKING:
+    from app.jobs.queue import Jobs
 
 log = logging.getLogger(__name__)
 SENDER = "rescan"
@@ -35,7 +40,7 @@ class Rescanned:
     detail: str = ""
 
 
-def tracked(session: object, reference: str | None = None) -> list[ImageTagRow]:
+def tracked(session: Session, reference: str | None = None) -> list[ImageTagRow]:
     """The tracked tags, or the one ``host/repository:tag`` names (none if it is unknown)."""
     query = select(ImageTagRow).order_by(ImageTagRow.id)
     if reference is not None:
@@ -46,25 +51,22 @@ def tracked(session: object, reference: str | None = None) -> list[ImageTagRow]:
         query = query.where(
             ImageTagRow.host == host, ImageTagRow.repository == repository, ImageTagRow.tag == tag
         )
-    return list(session.scalars(query))  # type: ignore[attr-defined]
+    return list(session.scalars(query))
 
 
-def request(settings: Settings, db: Database, reference: str | None = None) -> dict[str, object]:
+def request(db: Database, jobs: Jobs, reference: str | None = None) -> dict[str, object]:
     """Queue a rescan of every tracked tag (or the one named); what ``POST /api/rescan`` and
     ``tightship rescan`` do."""
-    from app.jobs.queue import Jobs
-
     with db.session() as session:
         rows = tracked(session, reference)
         tags = [(row.id, f"{row.host}/{row.repository}:{row.tag}") for row in rows]
-    jobs = Jobs(settings, db)
     for tag_id, _ in tags:
         jobs.rescan_tag(tag_id)
     log.info("rescan requested", extra={"tags": len(tags), "reference": reference})
     return {"queued": len(tags), "tags": [name for _, name in tags]}
 
 
-def rescan_tag(settings: Settings, db: Database, tag_id: int) -> Rescanned:
+def rescan_tag(settings: Settings, db: Database, jobs: Jobs, tag_id: int) -> Rescanned:
     from app.jobs.pipeline import registry_client
 
     with db.session() as session:
@@ -97,21 +99,19 @@ def rescan_tag(settings: Settings, db: Database, tag_id: int) -> Rescanned:
         received_at=datetime.now(UTC),
     )
     if digest != known:
-        return _moved(settings, db, event, reference)
-    return _rejudge(settings, db, event, reference, client)
+        return _moved(db, jobs, event, reference)
+    return _rejudge(settings, db, jobs, event, reference, client)
 
 
-def _moved(settings: Settings, db: Database, event: PushEvent, reference: str) -> Rescanned:
-    from app.jobs.queue import Jobs
-
+def _moved(db: Database, jobs: Jobs, event: PushEvent, reference: str) -> Rescanned:
     with db.session() as session:
         queued = repo.record_events(session, [event]).queued
-    Jobs(settings, db).enqueue_events(queued)
+    jobs.enqueue_events(queued)
     return Rescanned(reference, "moved", f"now {event.digest}: scanned as a push")
 
 
 def _rejudge(
-    settings: Settings, db: Database, event: PushEvent, reference: str, client: object
+    settings: Settings, db: Database, jobs: Jobs, event: PushEvent, reference: str, client: object
 ) -> Rescanned:
     analyzer = Analyzer(
         RepositorySource(client, event.repository),  # type: ignore[arg-type]
@@ -119,7 +119,7 @@ def _rejudge(
         ignores=settings.analysis.ignores(),
     )
     try:
-        return _rejudge_targets(settings, db, event, reference, analyzer)
+        return _rejudge_targets(settings, db, jobs, event, reference, analyzer)
     except NotAnImage as exc:
         return Rescanned(reference, "skipped", str(exc))
     finally:
@@ -127,7 +127,12 @@ def _rejudge(
 
 
 def _rejudge_targets(
-    settings: Settings, db: Database, event: PushEvent, reference: str, analyzer: Analyzer
+    settings: Settings,
+    db: Database,
+    jobs: Jobs,
+    event: PushEvent,
+    reference: str,
+    analyzer: Analyzer,
 ) -> Rescanned:
     from app.jobs.pipeline import remediate
 
@@ -145,7 +150,7 @@ def _rejudge_targets(
             )
             before = repo.load_report(session, scan.id) if scan is not None else None
         if scan is None or before is None:
-            return _moved(settings, db, event, reference)  # never fully analyzed: do that now
+            return _moved(db, jobs, event, reference)  # never fully analyzed: do that now
         platform = analyzer.analyze(target)
         report = Report(reference=reference, digest=event.digest or "", platforms=(platform,))
         if {f.fingerprint for f in report.findings} == {f.fingerprint for f in before.findings}:
@@ -170,8 +175,9 @@ def weekly(settings: Settings, db: Database) -> dict[str, object]:
     """The scheduled run: every tracked tag, then the digest once the rescans have had time."""
     from app.jobs.queue import Jobs
 
-    queued = request(settings, db)
-    Jobs(settings, db).weekly_digest(delay=settings.rescan.digest_delay_minutes * 60)
+    jobs = Jobs(settings, db)
+    queued = request(db, jobs)
+    jobs.weekly_digest(delay=settings.rescan.digest_delay_minutes * 60)
     return queued
 
 

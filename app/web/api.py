@@ -81,9 +81,7 @@ def rescan() -> tuple[Response, int]:
     from app.jobs import rescan as rescans  # the rescan module pulls in the analysis stack
 
     try:
-        result = rescans.request(
-            current_app.extensions["tightship.settings"], _db(), body.get("ref")
-        )
+        result = rescans.request(_db(), current_app.extensions["tightship.jobs"], body.get("ref"))
     except ValueError as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(result), 202

@@ -18,6 +18,7 @@ from app.demo.chat import ChatReceiver
 from app.demo.registry import LocalRegistry
 from app.jobs import rescan, schedule
 from app.jobs.pipeline import process_event
+from app.jobs.queue import Jobs
 from app.models import PushEvent
 from app.store import repo
 from app.store.db import Database
@@ -81,7 +82,7 @@ def test_an_unchanged_tag_is_judged_again_without_downloading_a_blob(
     settings, db, digest = tracked
     time.sleep(0.2)  # the registry logs asynchronously
     blobs_before = counting_registry.requests_for("GET", "blobs")
-    outcome = rescan.rescan_tag(settings, db, tag_id(db))
+    outcome = rescan.rescan_tag(settings, db, Jobs(settings, db), tag_id(db))
     assert outcome.status == "unchanged"
     time.sleep(0.2)
     assert counting_registry.requests_for("GET", "blobs") == blobs_before
@@ -89,7 +90,7 @@ def test_an_unchanged_tag_is_judged_again_without_downloading_a_blob(
     stricter = settings.model_copy(
         update={"analysis": settings.analysis.model_copy(update={"ignore": ["root-user"]})}
     )
-    changed = rescan.rescan_tag(stricter, db, tag_id(db))
+    changed = rescan.rescan_tag(stricter, db, Jobs(stricter, db), tag_id(db))
     assert changed.status == "changed"
     time.sleep(0.2)
     assert counting_registry.requests_for("GET", "blobs") == blobs_before
@@ -104,7 +105,7 @@ def test_a_moved_tag_is_scanned_like_a_push(
     settings, db, first = tracked
     image = oci.jib_image(source="https://github.com/acme/orders", app=b"moved")
     moved = oci.Pusher(counting_registry.url).image("acme/orders", image, tag="1.0")
-    outcome = rescan.rescan_tag(settings, db, tag_id(db))
+    outcome = rescan.rescan_tag(settings, db, Jobs(settings, db), tag_id(db))
     assert outcome.status == "moved" and moved in outcome.detail
     with db.session() as session:
         [event] = session.scalars(select(EventRow).where(EventRow.sender == "rescan")).all()

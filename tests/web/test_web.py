@@ -300,9 +300,9 @@ def test_rescan_calls_the_rescan_module(
 
     calls: list[str | None] = []
 
-    def request(settings: Any, db: Any, ref: str | None = None) -> dict[str, Any]:
-        assert settings is app.extensions["tightship.settings"]
+    def request(db: Any, jobs: Any, ref: str | None = None) -> dict[str, Any]:
         assert db is app.extensions["tightship.db"]
+        assert jobs is app.extensions["tightship.jobs"]
         if ref == "bad":
             raise ValueError("'bad' is not host/repository:tag")
         calls.append(ref)
