@@ -11,7 +11,7 @@ An empty value means "no minimal replacement": keep the base.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -100,6 +100,30 @@ class BaseMap:
     def targets(self) -> frozenset[str]:
         """Every replacement image: a base that is one of these needs no switch."""
         return frozenset(image for _, image, _ in self.entries if image)
+
+    def for_jib(
+        self, bare: str, release: Callable[[], int | None]
+    ) -> tuple[Choice, str] | str | None:
+        """A Jib build's minimal base and what it was chosen for: the current base's entry
+        when the build pins one, else its Java release's. A string says why there is none;
+        None means the release is not declared (the caller knows where it should be)."""
+        if bare:
+            choice = self.for_image(bare)
+            if choice is None:
+                return (
+                    f"no minimal replacement is mapped for the base {bare}; add a `bases` "
+                    "entry for it (docs/fixes.md)"
+                )
+            runtime = f"the current base {bare}"
+        else:
+            number = release()
+            if number is None:
+                return None
+            choice, runtime = self.for_java(number), f"Java {number}"
+        if not choice.image:
+            why = choice.why or f"the `bases` entry `{choice.key}` maps it to no image"
+            return f"{runtime}: {why}"
+        return choice, runtime
 
     def for_java(self, release: int) -> Choice:
         """The minimal image for a Java release: the next LTS that has a distroless image."""

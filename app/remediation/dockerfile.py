@@ -504,8 +504,7 @@ def _ignore(
         for i in stage.all("COPY", "ADD")
         if i.flag("from") is None and not i.heredoc
     ]
-    sources = [s for i in copies for s in i.value[:-1]]
-    if not any(s.rstrip("/") in (".", "", "*", "./*") for s in sources):
+    if not any(_copies_whole_context(i) for i in copies):
         return (), [
             Outcome(
                 rules,

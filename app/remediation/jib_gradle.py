@@ -239,27 +239,15 @@ def _switch_base(
     bare = current.removeprefix(prefix)
     if bare in ctx.bases.targets():
         return Outcome(rules, True, f"{source.path} already uses {current}")
-    if bare:
-        mapped = ctx.bases.for_image(bare)
-        if mapped is None:
-            return Outcome(
-                rules,
-                False,
-                f"no minimal replacement is mapped for the base {bare}; add a `bases` entry "
-                "for it (docs/fixes.md); base kept",
-            )
-        choice, runtime = mapped, f"the current base {bare}"
-    else:
-        release = _java_release(build)
-        if release is None:
-            return refuse(
-                "no Java release is declared (sourceCompatibility, targetCompatibility, "
-                "toolchain or jvmTarget), so the distroless Java image to use is unknown"
-            )
-        choice, runtime = ctx.bases.for_java(release), f"Java {release}"
-    if not choice.image:
-        why = choice.why or f"the `bases` entry `{choice.key}` maps it to no image"
-        return refuse(f"{runtime}: {why}; keep it and run as a non-root user instead")
+    chosen = ctx.bases.for_jib(bare, lambda: _java_release(build))
+    if chosen is None:
+        return refuse(
+            "no Java release is declared (sourceCompatibility, targetCompatibility, "
+            "toolchain or jvmTarget), so the distroless Java image to use is unknown"
+        )
+    if isinstance(chosen, str):
+        return refuse(f"{chosen}; keep it and run as a non-root user instead")
+    choice, runtime = chosen
     image = prefix + choice.image
     result = gradle_script.set_value(text, source.kotlin, BASE, image, source.within)
     if result.text is None:

@@ -237,31 +237,17 @@ def _switch_base(poms: Poms, ctx: FixContext, rules: tuple[str, ...]) -> Outcome
             return Outcome(rules, True, f"the Jib base image is already {bare}")
         image, runtime = bare, f"the default build's base {bare}"
     else:
-        if bare:
-            choice = ctx.bases.for_image(bare)
-            if choice is None:
-                return Outcome(
-                    rules,
-                    False,
-                    f"no minimal replacement is mapped for the base {bare}; add a `bases` entry "
-                    "for it (docs/fixes.md); base kept",
-                )
-            runtime = f"the current base {bare}"
-        else:
-            release = java_release(poms)
-            if release is None:
-                return Outcome(
-                    rules,
-                    False,
-                    "the Java release is not declared in the POMs (maven.compiler.release, "
-                    "java.version …); base kept",
-                )
-            choice = ctx.bases.for_java(release)
-            runtime = f"Java {release}"
-        if not choice.image:
+        chosen = ctx.bases.for_jib(bare, lambda: java_release(poms))
+        if chosen is None:
             return Outcome(
-                rules, False, f"{runtime}: {choice.why}; base kept, run as a non-root user instead"
+                rules,
+                False,
+                "the Java release is not declared in the POMs (maven.compiler.release, "
+                "java.version …); base kept",
             )
+        if isinstance(chosen, str):
+            return Outcome(rules, False, f"{chosen}; base kept, run as a non-root user instead")
+        choice, runtime = chosen
         image = choice.image
 
     def target(current: str) -> str:

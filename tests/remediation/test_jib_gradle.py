@@ -506,8 +506,9 @@ def test_an_unmapped_custom_base_is_kept_not_replaced_by_the_release() -> None:
     assert "distroless" not in fixed_text(result, "build.gradle")
     assert result.fixed == ("root-user",)
     assert result.notes[1] == (
-        "no minimal replacement is mapped for the base corp.example/java-with-agent:21; add a "
-        "`bases` entry for it (docs/fixes.md); base kept"
+        "base image left as is: no minimal replacement is mapped for the base "
+        "corp.example/java-with-agent:21; add a `bases` entry for it (docs/fixes.md); keep it "
+        "and run as a non-root user instead"
     )
     # a `bases` entry for it is used, whatever the release says
     mapped = fix(

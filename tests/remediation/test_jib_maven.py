@@ -587,3 +587,13 @@ def test_a_pom_nested_absurdly_deep_is_refused_not_crashed() -> None:
     assert result.edits == () and result.fixed == ()
     [note] = result.notes
     assert "cannot edit it safely" in note and "nested too deeply" in note
+
+
+def test_a_bases_entry_that_maps_to_nothing_is_named_in_the_reason() -> None:
+    text = pom("", "\n    <maven.compiler.release>17</maven.compiler.release>")
+    result = jib_maven.fix(context({"pom.xml": text}, "non-minimal-base", bases={"java17": ""}))
+    assert result.edits == ()
+    assert result.notes == (
+        "Java 17: the `bases` entry `java17` maps it to no image; base kept, run as a non-root "
+        "user instead",
+    )
