@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Select, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.models import FixPlan, IgnoredEvent, PushEvent, Report
 from app.store.schema import EventRow, FindingRow, FixRow, ImageTagRow, ScanRow, utcnow
@@ -30,21 +31,45 @@ class Recorded:
 REDELIVERY_WINDOW = timedelta(minutes=10)
 
 
-def _redelivery_of(session: Session, event: PushEvent) -> int | None:
+def _redelivery_query(digest_known: bool, tag_known: bool) -> Select[tuple[int]]:
     """An earlier event for the same image and tag, received within the window: senders retry
-    with new ids (Pub/Sub, SNS) or send several deliveries for one push (Docker Hub)."""
-    table = EventRow.__table__.c  # Core, not the ORM: this runs for every webhook event
-    return session.connection().scalar(
+    with new ids (Pub/Sub, SNS) or send several deliveries for one push (Docker Hub).
+
+    Core with bound parameters, built once per shape: this runs for every webhook event, and
+    a statement object reused keeps SQLAlchemy's compiled form and cache key."""
+    table = EventRow.__table__.c
+    return (
         select(table.id)
         .where(
-            table.registry == event.registry,
-            table.repository == event.repository,
-            table.digest.is_(None) if event.digest is None else table.digest == event.digest,
-            table.tag.is_(None) if event.tag is None else table.tag == event.tag,
+            table.registry == bindparam("registry"),
+            table.repository == bindparam("repository"),
+            table.digest == bindparam("digest") if digest_known else table.digest.is_(None),
+            table.tag == bindparam("tag") if tag_known else table.tag.is_(None),
             table.status != "ignored",
-            table.received_at >= event.received_at - REDELIVERY_WINDOW,
+            table.received_at >= bindparam("since", type_=table.received_at.type),
         )
         .limit(1)
+    )
+
+
+_REDELIVERY = {
+    (digest, tag): _redelivery_query(digest, tag)
+    for digest in (True, False)
+    for tag in (True, False)
+}
+
+
+def _redelivery_of(connection: Connection, event: PushEvent) -> int | None:
+    query = _REDELIVERY[(event.digest is not None, event.tag is not None)]
+    return connection.scalar(
+        query,
+        {
+            "registry": event.registry,
+            "repository": event.repository,
+            "digest": event.digest,
+            "tag": event.tag,
+            "since": event.received_at - REDELIVERY_WINDOW,
+        },
     )
 
 
@@ -57,10 +82,11 @@ def record_events(session: Session, events: list[PushEvent | IgnoredEvent]) -> R
     """
     queued: list[int] = []
     ignored = duplicates = 0
-    insert = _insert_ignoring_duplicates(session)
+    connection = session.connection()
+    insert = _INSERT_IGNORING_DUPLICATES[connection.dialect.name == "postgresql"]
     now = utcnow()
     for event in events:
-        if isinstance(event, PushEvent) and (earlier := _redelivery_of(session, event)):
+        if isinstance(event, PushEvent) and (earlier := _redelivery_of(connection, event)):
             event = IgnoredEvent(
                 registry=event.registry,
                 sender=event.sender,
@@ -72,7 +98,7 @@ def record_events(session: Session, events: list[PushEvent | IgnoredEvent]) -> R
                 digest=event.digest,
                 media_type=event.media_type,
             )
-        row_id = session.connection().scalar(insert.values(**_event_values(event, now)))
+        row_id = connection.execute(insert, _event_values(event, now)).scalar()
         if row_id is None:
             duplicates += 1
         elif isinstance(event, IgnoredEvent):
@@ -82,20 +108,26 @@ def record_events(session: Session, events: list[PushEvent | IgnoredEvent]) -> R
     return Recorded(queued=queued, ignored=ignored, duplicates=duplicates)
 
 
-def _insert_ignoring_duplicates(session: Session) -> Any:
+def _insert_ignoring_duplicates(postgres: bool) -> ReturningInsert[tuple[int]]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id, on SQLite and PostgreSQL alike: one round
     trip, no savepoint, and a re-delivered id simply returns nothing."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
     table = EventRow.__table__
+    module = postgresql if postgres else sqlite
     statement = module.insert(table).on_conflict_do_nothing(
         index_elements=["registry", "delivery_id"]
     )
     return statement.returning(table.c.id)
 
 
+_INSERT_IGNORING_DUPLICATES = {
+    postgres: _insert_ignoring_duplicates(postgres) for postgres in (True, False)
+}
+
+
 def _event_values(event: PushEvent | IgnoredEvent, now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    """Every column each time, so one compiled INSERT serves pushes and ignored events."""
+    pushed = isinstance(event, PushEvent)
+    return {
         "registry": event.registry,
         "sender": event.sender,
         "delivery_id": event.delivery_id,
@@ -104,15 +136,11 @@ def _event_values(event: PushEvent | IgnoredEvent, now: datetime) -> dict[str, A
         "tag": event.tag,
         "digest": event.digest,
         "media_type": event.media_type,
-    }
-    if isinstance(event, IgnoredEvent):
-        return {**values, "status": "ignored", "reason": event.reason}
-    return {
-        **values,
-        "host": event.host,
-        "pusher": event.pusher,
-        "status": "queued",
-        "enqueued_at": now,
+        "host": event.host if pushed else None,
+        "pusher": event.pusher if pushed else None,
+        "status": "queued" if pushed else "ignored",
+        "reason": None if pushed else event.reason,
+        "enqueued_at": now if pushed else None,
     }
 
 
