@@ -83,9 +83,10 @@ def receive(name: str) -> tuple[Response, int]:
         return jsonify(ping="ok"), 200
     db = current_app.extensions["tightship.db"]
     jobs = current_app.extensions["tightship.jobs"]
-    with db.session() as session:
-        recorded = repo.record_events(session, events)
-    jobs.enqueue_events(recorded.queued)
+    with db.writing():  # the queue's SQLite file too: both writes inside one turn
+        with db.session() as session:
+            recorded = repo.record_events(session, events)
+        jobs.enqueue_events(recorded.queued)
     metrics.event(registry.sender, "stored", len(recorded.queued))
     metrics.event(registry.sender, "ignored", recorded.ignored)
     log.info(

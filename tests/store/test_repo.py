@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
@@ -27,6 +33,7 @@ from app.store.schema import Base, EventRow, FindingRow, FixRow, ImageTagRow, Sc
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "a" * 64
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def push(delivery_id: str = "d1", tag: str | None = "1.0", digest: str | None = None) -> PushEvent:
@@ -91,6 +98,54 @@ def test_events_are_stored_once_per_delivery_id(database: Database) -> None:
         assert rows[0].received_at == NOW  # time zones survive both engines
         assert repo.load_event(session, rows[0].id) == push()
         assert repo.load_event(session, rows[1].id) is None
+
+
+@pytest.mark.parametrize(
+    ("digest", "tag"),
+    [(DIGEST, "1.0"), (DIGEST, None), (None, "1.0"), (None, None)],
+    ids=["digest+tag", "digest only", "tag only (Docker Hub, Quay)", "neither"],
+)
+def test_a_second_delivery_of_the_same_push_is_kept_but_not_scheduled(
+    database: Database, digest: str | None, tag: str | None
+) -> None:
+    database.migrate()
+    first = replace(push("d1", tag=tag), digest=digest)
+    later = replace(first, delivery_id="d2", received_at=NOW + timedelta(minutes=3))
+    late = replace(first, delivery_id="d3", received_at=NOW + timedelta(minutes=11))
+    other_tag = replace(later, delivery_id="d4", tag="2.0")
+    other_digest = replace(later, delivery_id="d5", digest="sha256:" + "b" * 64)
+    with database.session() as session:
+        [first_id] = repo.record_events(session, [first]).queued
+    with database.session() as session:
+        again = repo.record_events(session, [later])
+        assert (again.queued, again.ignored) == ([], 1)
+        # outside the window, or another tag or digest of the repository: a push of its own
+        assert len(repo.record_events(session, [late]).queued) == 1
+        assert len(repo.record_events(session, [other_tag, other_digest]).queued) == 2
+    with database.session() as session:
+        row = session.scalars(select(EventRow).where(EventRow.delivery_id == "d2")).one()
+        assert (row.status, row.reason) == ("ignored", f"a re-delivery of event {first_id}")
+
+
+def test_sqlite_writers_take_turns_across_processes(tmp_path: Path) -> None:
+    """SQLite writers queue on a lock instead of polling SQLite's; the turn is held across
+    processes, and released when the holder is done. (PostgreSQL has no turn to take.)"""
+    database_url = f"sqlite:///{tmp_path / 'tightship.db'}"
+    database = Database(database_url)
+    entered = tmp_path / "entered"
+    script = (
+        "import sys, time\n"
+        "from app.store.db import Database\n"
+        f"with Database({database_url!r}).writing():\n"
+        f"    open({str(entered)!r}, 'w').write(repr(time.monotonic()))\n"
+    )
+    with database.writing():
+        other = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+        time.sleep(1.0)  # ample time for the other process to start and reach the lock
+        assert not entered.exists(), "another process wrote while this one held the turn"
+        released = time.monotonic()
+    assert other.wait(timeout=30) == 0
+    assert float(entered.read_text()) >= released
 
 
 def test_the_outbox_hands_back_events_whose_job_was_lost(database: Database) -> None:
