@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from contextvars import Token
 from datetime import timedelta
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import Task, TaskWrapper
 from huey.exceptions import RetryTask
+from huey.storage import SqliteStorage
 
 from app import notify
 from app.config import Settings
@@ -21,11 +23,26 @@ CHAT_RETRIES = 5  # 30 s doubling: a chat endpoint down for about a quarter of a
 BUSY_RETRY_SECONDS = 5  # a scan takes seconds; a dead holder is bounded by its lease
 
 
+class _QueueStorage(SqliteStorage):
+    """Huey's SQLite storage without an fsync per enqueue (WAL with synchronous=NORMAL, still
+    safe from corruption). The events table is the record of what must be analyzed: a task
+    lost with the last moments before a power cut is found again by the sweeper."""
+
+    def _create_connection(self) -> sqlite3.Connection:
+        connection = super()._create_connection()
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+class _QueueHuey(SqliteHuey):
+    storage_class = _QueueStorage
+
+
 def make_huey(settings: Settings) -> Huey:
     if settings.storage.redis_url:
         return RedisHuey("tightship", url=settings.storage.redis_url, results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(
+    return _QueueHuey(
         "tightship", filename=str(settings.data_dir / "queue.db"), results=False, timeout=30
     )
 
