@@ -2,8 +2,9 @@
 
 Sends 5,000 signed Distribution push events from a separate process with 50 concurrent
 clients, then again with 500 re-deliveries mixed in, and prints: accepted events per second,
-p50/p99/max latency, events stored vs sent, and duplicate analyses scheduled. No worker runs,
-so every scheduled analysis is still in the queue to be counted.
+p50/p99/max latency, events stored vs sent, and duplicate analyses scheduled, for each of
+``--repeat`` runs on a fresh server and their median (this machine is shared: single runs
+vary). No worker runs, so every scheduled analysis is still in the queue to be counted.
 
 Run: ``.venv/bin/python bench/intake.py [--events 5000] [--clients 50] [--redeliveries 500]``.
 """
@@ -17,6 +18,7 @@ import multiprocessing
 import os
 import queue
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -111,14 +113,13 @@ def client(
 
 
 def measure(
-    label: str,
     port: int,
     data_dir: Path,
     bodies: list[bytes],
     clients: int,
     unique: int,
     rate: float,
-) -> None:
+) -> dict[str, float]:
     out: multiprocessing.Queue = multiprocessing.Queue()
     process = multiprocessing.Process(target=client, args=(port, bodies, clients, rate, out))
     process.start()
@@ -128,25 +129,28 @@ def measure(
     with sqlite3.connect(data_dir / "tightship.db") as db:
         stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
         scheduled = db.execute(
-            "SELECT count(*), count(DISTINCT digest) FROM events WHERE status = 'queued'"
-        ).fetchone()
+            "SELECT count(DISTINCT digest) FROM events WHERE status = 'queued'"
+        ).fetchone()[0]
     with sqlite3.connect(data_dir / "queue.db") as db:
         tasks = db.execute("SELECT count(*) FROM task").fetchone()[0]
-    pace = f"paced at {rate:.0f}/s" if rate else "closed loop"
-    print(
-        f"\n{label}: {len(bodies)} deliveries ({unique} distinct events), {clients} clients, {pace}"
-    )
-    print(f"  accepted per second   {len(latencies) / result['seconds']:8.0f}")
-    print(
-        f"  latency p50 / p99 / max (ms)  {statistics.median(latencies) * 1000:.1f} / "
-        f"{latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} / {latencies[-1] * 1000:.1f}"
-    )
-    print(f"  HTTP statuses         {result['statuses']}")
-    lost = unique - scheduled[1]
-    print(f"  events stored         {stored} (of {unique} distinct sent; lost: {lost})")
-    print(
-        f"  analyses scheduled    {tasks} queue tasks for {scheduled[1]} distinct digests "
-        f"(duplicates: {tasks - scheduled[1]})"
+    return {
+        "rate": len(latencies) / result["seconds"],
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "max": latencies[-1] * 1000,
+        "not 202": sum(n for status, n in result["statuses"].items() if status != 202),
+        "stored": stored,
+        "lost": unique - scheduled,
+        "duplicates": tasks - scheduled,
+    }
+
+
+def row(label: str, numbers: dict[str, float]) -> str:
+    return (
+        f"  {label:<8} {numbers['rate']:6.0f}/s  p50 {numbers['p50']:6.1f}  "
+        f"p99 {numbers['p99']:6.1f}  max {numbers['max']:6.1f} ms  stored {numbers['stored']:.0f}  "
+        f"lost {numbers['lost']:.0f}  duplicate analyses {numbers['duplicates']:.0f}  "
+        f"not 202: {numbers['not 202']:.0f}"
     )
 
 
@@ -198,6 +202,9 @@ def main() -> None:
         default=500.0,
         help="deliveries per second for the paced runs (0: closed loop only)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each kind, each on a fresh server"
+    )
     args = parser.parse_args()
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     threads = os.environ.get("WEB_THREADS", "4")
@@ -209,18 +216,29 @@ def main() -> None:
             ("with re-deliveries", args.redeliveries, args.rate),
         ]
     for label, redeliveries, rate in runs:
-        data_dir = Path(tempfile.mkdtemp(prefix="tightship-intake-"))
-        port = free_port()
-        server = serve(data_dir, port)
-        try:
-            bodies = [body(i) for i in range(args.events)]
-            resent = random.Random(7).sample(bodies, redeliveries)
-            mixed = bodies + resent
-            random.Random(8).shuffle(mixed)
-            measure(label, port, data_dir, mixed, args.clients, args.events, rate)
-        finally:
-            server.terminate()
-            server.wait()
+        bodies = [body(i) for i in range(args.events)]
+        mixed = bodies + random.Random(7).sample(bodies, redeliveries)
+        random.Random(8).shuffle(mixed)
+        pace = f"paced at {rate:.0f}/s" if rate else "closed loop"
+        print(
+            f"\n{label}: {len(mixed)} deliveries ({args.events} distinct), "
+            f"{args.clients} clients, {pace}"
+        )
+        results = []
+        for attempt in range(args.repeat):
+            data_dir = Path(tempfile.mkdtemp(prefix="tightship-intake-"))
+            port = free_port()
+            server = serve(data_dir, port)
+            try:
+                results.append(measure(port, data_dir, mixed, args.clients, args.events, rate))
+            finally:
+                server.terminate()
+                server.wait()
+                shutil.rmtree(data_dir, ignore_errors=True)
+            print(row(f"run {attempt + 1}", results[-1]))
+        if len(results) > 1:
+            median = {key: statistics.median(r[key] for r in results) for key in results[0]}
+            print(row("median", median))
 
 
 if __name__ == "__main__":
