@@ -42,7 +42,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_HEADER = 1024 * 1024  # PAX / GNU long-name metadata per entry
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
-_OCTAL = re.compile(rb" *[0-7]*")
 PEEK = 8192  # read first: a NUL byte here means binary, which text-only inspectors skip
 
 
@@ -350,10 +349,15 @@ def _number(field: bytes) -> int:
         if field[0] == 0xFF:
             raise LayerError("a tar header holds a negative number (corrupt layer?)")
         return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
-    digits = field.split(b"\0", 1)[0].rstrip(b" ")
-    if not _OCTAL.fullmatch(digits):
-        raise LayerError("a tar header holds a malformed number (corrupt layer?)")
-    return int(digits, 8) if digits.strip() else 0
+    digits = field.split(b"\0", 1)[0].strip(b" ")
+    if not digits:
+        return 0
+    if digits.isdigit():  # ASCII 0-9 only, so int() below sees no sign, space or underscore
+        try:
+            return int(digits, 8)
+        except ValueError:
+            pass  # an 8 or a 9
+    raise LayerError("a tar header holds a malformed number (corrupt layer?)")
 
 
 def _checksum(header: bytes) -> int:

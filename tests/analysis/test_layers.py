@@ -8,6 +8,8 @@ import io
 import tarfile
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.analysis.layers import (
     DEVICE,
@@ -16,8 +18,10 @@ from app.analysis.layers import (
     HARDLINK,
     SYMLINK,
     Hit,
+    LayerError,
     LayerFacts,
     WalkLimits,
+    _number,
     normalize,
     walk_layer,
 )
@@ -248,3 +252,26 @@ def test_malformed_pax_sizes_are_corruption() -> None:
             io.BytesIO(data), "sha256:" + hashlib.sha256(data).hexdigest(), "gzip", []
         )
         assert facts.error and ("PAX" in facts.error or "malformed" in facts.error)
+
+
+@given(st.binary(min_size=8, max_size=8).filter(lambda field: field[0] < 0x80))
+def test_header_numbers_are_what_tarfile_reads_or_corruption(field: bytes) -> None:
+    """Any 8-byte text field (base-256 ones start with a high bit): a number Tightship reads
+    is the number tarfile reads; what it refuses is corruption (tarfile also takes signs and
+    underscores, which no tar writer produces), never another exception."""
+    try:
+        number = _number(field)
+    except LayerError:
+        return
+    assert number == tarfile.nti(field)
+
+
+@given(
+    st.integers(min_value=0, max_value=8**6 - 1),  # six digits and two bytes of ending
+    st.sampled_from([b"\0", b" ", b" \0", b"\0\0"]),
+    st.booleans(),
+)
+def test_every_octal_field_a_writer_produces_is_read(number: int, end: bytes, pad: bool) -> None:
+    digits = f"{number:o}".encode()
+    field = digits.rjust(8 - len(end), b" " if pad else b"0") + end
+    assert _number(field) == number
