@@ -12,8 +12,9 @@ import json
 import multiprocessing
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import BinaryIO, Protocol
@@ -166,8 +167,7 @@ class Analyzer:
         if _FOREIGN in str(descriptor.get("mediaType", "")):
             facts = LayerFacts(digest, error="foreign layer: hosted outside the registry, not read")
         else:
-            if self.progress:
-                self.progress(f"layer {index + 1}/{total} {digest[7:19]}", index, total)
+            self._progress(digest, index, total)
             with self.source.open_blob(digest) as stream:
                 try:
                     facts = walk_layer(
@@ -198,11 +198,15 @@ class Analyzer:
         return True
 
     def _walk_elsewhere(self, descriptors: list[dict]) -> None:
-        """Walk big uncached layers in worker processes, two at a time.
+        """Walk big uncached layers in worker processes, while this process walks small ones.
 
-        Parsing a tar stream is Python and holds the GIL; one process per core is what lets a
-        second core help (threads measured 1.15 cores busy). Small images are walked in this
-        process: starting workers would cost more than it saves.
+        Parsing a tar stream is Python and holds the GIL; a process per core is what lets a
+        second core help (threads measured 1.15 cores busy). The workers take the biggest
+        layer left each time, so they finish together instead of one waiting on a big layer
+        the other could have started. This process does not wait idle meanwhile: it takes
+        the smallest layers left, starting while the workers start (about 0.2 s). Small
+        images are walked in this process alone: starting workers would cost more than it
+        saves.
         """
         pending = [
             d
@@ -212,39 +216,57 @@ class Analyzer:
         size = sum(int(d.get("size") or 0) for d in pending)
         if self.processes < 2 or len(pending) < 2 or size < self.process_threshold:
             return
-        opener = self.source.opener()
+        layers = _Layers(sorted(pending, key=lambda d: -int(d.get("size") or 0)))
         pool = self._pool()
-        # Largest first, so the two workers finish together instead of one waiting on a
-        # big layer the other could have started.
-        biggest_first = sorted(pending, key=lambda d: -int(d.get("size") or 0))
-        futures = {
-            str(d["digest"]): pool.submit(
-                _walk_blob,
-                opener,
-                str(d["digest"]),
-                str(d.get("mediaType", "")),
-                self.limits,
-            )
-            for d in biggest_first
-        }
-        try:
-            self._collect(futures)
-        except BaseException:
-            for future in futures.values():  # do not walk the rest for nothing
-                future.cancel()
-            raise
+        opener = self.source.opener()
+
+        def elsewhere() -> None:
+            while (item := layers.take(biggest=True)) is not None:
+                index, descriptor = item
+                digest = str(descriptor["digest"])
+                self._progress(digest, index, layers.total)
+                future = pool.submit(
+                    _walk_blob, opener, digest, str(descriptor.get("mediaType", "")), self.limits
+                )
+                try:
+                    facts = layer_from_dict(future.result())
+                except ValueError as exc:  # the bytes are not the blob the digest names
+                    raise RegistryError(str(exc)) from exc
+                self._record_walk(facts)
+
+        def here() -> None:
+            while (item := layers.take(biggest=False)) is not None:
+                index, descriptor = item
+                self.layer_facts(descriptor, index, layers.total)
+
+        with ThreadPoolExecutor(max_workers=self.processes) as feeders:
+            futures = [feeders.submit(layers.guard, elsewhere) for _ in range(self.processes)]
+            try:
+                layers.guard(here)
+            finally:
+                for future in futures:
+                    future.result()  # re-raises a walker's error once all have stopped
+
+    def _progress(self, digest: str, index: int, total: int) -> None:
+        if self.progress:
+            self.progress(f"layer {index + 1}/{total} {digest[7:19]}", index, total)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._workers is None:
-            context = multiprocessing.get_context("spawn")  # safe from a threaded worker
+            # Forked from a server process that imported the walker once: safe from a
+            # threaded worker (unlike fork), and a pool costs two forks, not two interpreters
+            # importing Tightship (spawn: 0.4 s of CPU for every big scan).
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
             self._workers = ProcessPoolExecutor(
                 max_workers=self.processes, mp_context=context, initializer=_worker_setup
             )
         return self._workers
 
     def warm_up(self, manifests: Iterable[Manifest]) -> None:
-        """Start the worker processes while the config is still being fetched, when the layers
-        are big enough to be walked by them (their start costs about 0.2 s)."""
+        """Start the worker processes, when the layers are big enough to be walked by them,
+        on a thread: the first start waits for the fork server to import Tightship (about
+        0.2 s), which this thread spends fetching the config and walking small layers."""
         if self.processes < 2:
             return
         layers = {
@@ -256,31 +278,22 @@ class Analyzer:
         size = sum(n for digest, n in layers.items() if not self._known(digest))
         if size >= self.process_threshold:
             pool = self._pool()
-            for _ in range(self.processes):
-                pool.submit(_worker_setup)
+            threading.Thread(
+                target=lambda: [pool.submit(_worker_setup) for _ in range(self.processes)],
+                name="start-layer-walkers",
+                daemon=True,
+            ).start()
 
     def close(self) -> None:
         if self._workers is not None:
             self._workers.shutdown(wait=True, cancel_futures=True)
             self._workers = None
 
-    def _collect(self, futures: dict[str, Future[dict]]) -> None:
-        for index, (digest, future) in enumerate(futures.items()):
-            if self.progress:
-                self.progress(
-                    f"layer {index + 1}/{len(futures)} {digest[7:19]}", index, len(futures)
-                )
-            try:
-                facts = layer_from_dict(future.result())
-            except ValueError as exc:  # the bytes are not the blob the digest names
-                raise RegistryError(str(exc)) from exc
-            self._record_walk(facts)
-
     def _record_walk(self, facts: LayerFacts) -> None:
         with self._lock:
             self.stats.blob_bytes += facts.compressed_bytes
             self.stats.layers_walked += 1
-        if facts.error is None or "download" not in facts.error:
+        if self.cache is not None and (facts.error is None or "download" not in facts.error):
             self._store("layer", facts.digest, layer_to_dict(facts))
         self._layers[facts.digest] = facts
 
@@ -338,6 +351,30 @@ class Analyzer:
     def _store(self, kind: str, digest: str, data: dict) -> None:
         if self.cache is not None and DIGEST.match(digest):
             self.cache.put(kind, digest, {**data, "version": FACTS_VERSION})
+
+
+class _Layers:
+    """The layers of one image left to walk, biggest first, shared by its walkers. The first
+    walker to fail empties it, so that the others stop after the layer they are on."""
+
+    def __init__(self, descriptors: list[dict]) -> None:
+        self._items = deque(enumerate(descriptors))
+        self.total = len(self._items)
+        self._lock = threading.Lock()
+
+    def take(self, biggest: bool) -> tuple[int, dict] | None:
+        with self._lock:
+            if not self._items:
+                return None
+            return self._items.popleft() if biggest else self._items.pop()
+
+    def guard(self, walk: Callable[[], None]) -> None:
+        try:
+            walk()
+        except BaseException:
+            with self._lock:
+                self._items.clear()
+            raise
 
 
 def _worker_setup() -> None:

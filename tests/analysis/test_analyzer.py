@@ -10,7 +10,7 @@ import pytest
 from app.analysis import AnalysisError, Analyzer, Ignore
 from app.demo import oci
 from app.demo.registry import LocalRegistry
-from app.registry import RegistryClient, RepositorySource
+from app.registry import RegistryClient, RegistryError, RepositorySource
 from app.store.cache import StoreFactsCache
 from app.store.db import Database
 from tests.support import tars
@@ -178,3 +178,24 @@ def test_worker_processes_find_what_this_process_finds(registry: LocalRegistry) 
         assert run.stats.layers_walked == 3
     assert reports[0] == reports[1]
     assert reports[0].platforms[0].source.repository == "https://github.com/acme/x"
+
+
+@pytest.mark.parametrize("tampered", [0, 2], ids=["the biggest layer", "the smallest layer"])
+def test_a_tampered_blob_stops_every_walker(registry: LocalRegistry, tampered: int) -> None:
+    """Worker processes take the biggest layers and this process the smallest: a blob whose
+    bytes are not what its digest names is refused by whichever walker reads it."""
+    layers = [
+        # distinct per case: the registry stores a blob once, whatever repository pushed it
+        tars.oci_layer([tars.file(f"app/{tampered}/{size}/f{i}", "x" * size) for i in range(20)])
+        for size in (40_000, 20_000, 1_000)
+    ]
+    oci.Pusher(registry.url).image("acme/tampered", oci.image(layers), tag="1")
+    digest = layers[tampered].blob.digest.removeprefix("sha256:")
+    data = registry.config.parent / "storage/docker/registry/v2/blobs/sha256" / digest[:2]
+    swapped = layers[(tampered + 1) % 3].blob.data  # a valid layer, but not this one
+    (data / digest / "data").write_bytes(swapped)
+    run = analyzer(registry, "acme/tampered")
+    run.processes, run.process_threshold = 2, 0
+    top, targets = run.targets("1")
+    with pytest.raises(RegistryError, match=f"layer sha256:{digest}: content has digest"):
+        run.report("x", top, targets)
