@@ -95,11 +95,18 @@ def tightship_scan(ref: str, data_dir: Path, cache: bool) -> tuple[float, int, d
         "s=load_settings(); o=open_source(sys.argv[1], s); cache=None\n"
         "if sys.argv[2]=='1':\n"
         "    db=Database(s.database_url); db.migrate(); cache=StoreFactsCache(db)\n"
-        "a=Analyzer(o.source, cache=cache); t=time.perf_counter()\n"
+        "def hwm(pid):\n"
+        "    lines = open(f'/proc/{pid}/status').read().splitlines()\n"
+        "    return [int(l.split()[1]) for l in lines if l.startswith('VmHWM')][0]\n"
+        "kids = [0]\n"
+        "class Measured(Analyzer):\n"
+        "    def close(self):\n"
+        "        if self._workers is not None:\n"
+        "            kids.extend(hwm(p) for p in self._workers._processes)\n"
+        "        super().close()\n"
+        "a=Measured(o.source, cache=cache); t=time.perf_counter()\n"
         "top,targets=a.targets(o.reference); r=a.report(o.name, top, targets)\n"
-        "import resource\n"
-        "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "hwm, kids = hwm('self'), max(kids)\n"
         "print(json.dumps({'seconds': time.perf_counter()-t, 'blob_bytes': a.stats.blob_bytes,"
         " 'findings': len(r.findings), 'rss_kib': hwm, 'worker_rss_kib': kids}))\n"
     )
@@ -112,8 +119,8 @@ def tightship_scan(ref: str, data_dir: Path, cache: bool) -> tuple[float, int, d
     )
     stats = json.loads(result.stdout)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child started by this
-    # (large) process would report this process's size. Worker processes walking layers are
-    # fresh interpreters; their peak is reported beside it.
+    # (large) process would report this process's size. The worker processes walking layers
+    # (children of the fork server, not of the scan) are read just before they are stopped.
     return stats["seconds"], stats["rss_kib"], stats
 
 
@@ -188,11 +195,23 @@ def main() -> None:
         ref_a, ref_b = f"{registry.host}/bench/a:1", f"{registry.host}/bench/b:1"
         digests = [layer.blob.digest for layer in image_a.layers]
 
-        cold = [tightship_scan(ref_a, work / f"cold{i}", cache=False) for i in range(args.runs)]
+        # Interleaved, so that a slower or faster spell of this shared machine weighs on
+        # Tightship and on its reference alike.
+        cold, raw_isal_runs, raw_gzip_runs = [], [], []
+        for i in range(args.runs):
+            cold.append(tightship_scan(ref_a, work / f"cold{i}", cache=False))
+            raw_isal_runs.append(
+                timed(lambda: raw_limit(registry, "bench/a", digests, False), 1)[0]
+            )
+            raw_gzip_runs.append(timed(lambda: raw_limit(registry, "bench/a", digests, True), 1)[0])
         cold_s = statistics.median(c[0] for c in cold)
         cold_rss = max(c[1] for c in cold)
-        raw_isal = timed(lambda: raw_limit(registry, "bench/a", digests, False), args.runs)[0]
-        raw_gzip = timed(lambda: raw_limit(registry, "bench/a", digests, True), args.runs)[0]
+        raw_isal = statistics.median(raw_isal_runs)
+        raw_gzip = statistics.median(raw_gzip_runs)
+        print(
+            "each run, tightship / raw limit: "
+            + ", ".join(f"{c[0]:.2f} / {r:.2f}" for c, r in zip(cold, raw_isal_runs, strict=True))
+        )
         syft_s = syft(ref_a, args.runs)
 
         cached_dir = work / "cached"
