@@ -48,8 +48,19 @@ class Filesystem:
                 node.children = {}
         for path in layer.whiteouts:
             self._remove(path)
+        # Each directory is looked up once per layer, however many entries it holds (the
+        # merge runs after the last layer is walked, on the critical path of every scan).
+        directories: dict[str, _Node | None] = {}
         for entry in layer.entries:
-            self._add(entry, index)
+            directory, _, name = entry.path.rpartition("/")
+            parent = directories.get(directory)
+            if parent is None:
+                parent = directories[directory] = self._directory(directory, index)
+            if parent is None or not name:
+                self._add(entry, index)  # through a symlink, or an odd name: the general way
+                directories.clear()  # it may have replaced a directory on the way
+            elif self._place(parent, name, entry, index):
+                directories.clear()  # a directory was replaced: cached ones may be inside it
 
     def _node(self, path: str) -> _Node | None:
         node = self._root
@@ -90,13 +101,37 @@ class Filesystem:
             node = child
         if node.children is None:  # only the root can get here, and it is a directory
             node.children = {}
-        existing = node.children.get(parts[-1])
-        if entry.kind == DIR and existing is not None and existing.is_dir:
+        self._place(node, parts[-1], entry, layer)
+
+    def _directory(self, path: str, layer: int) -> _Node | None:
+        """The directory at a clean ``path``, implied directories created as ``_add`` creates
+        them; None when a symlink is on the way (``_add`` decides where that leads)."""
+        node = self._root
+        if not path:
+            return node
+        parts = path.split("/")
+        if "" in parts:
+            return None
+        for part in parts:
+            children = node.children if node.children is not None else {}
+            child = children.get(part)
+            if child is None or child.children is None:
+                if child is not None and child.entry is not None and child.entry.kind == SYMLINK:
+                    return None
+                child = children[part] = _Node(layer=layer)  # a file in the way is replaced
+            node = child
+        return node
+
+    @staticmethod
+    def _place(parent: _Node, name: str, entry: Entry, layer: int) -> bool:
+        """Put ``entry`` in ``parent``; True when that replaced a directory."""
+        children = parent.children if parent.children is not None else {}
+        existing = children.get(name)
+        if entry.kind == DIR and existing is not None and existing.children is not None:
             existing.entry, existing.layer = entry, layer  # directories merge
-        else:
-            node.children[parts[-1]] = _Node(
-                layer=layer, entry=entry, children={} if entry.kind == DIR else None
-            )
+            return False
+        children[name] = _Node(layer=layer, entry=entry, children={} if entry.kind == DIR else None)
+        return existing is not None and existing.children is not None
 
     def get(self, path: str) -> tuple[Entry | None, int] | None:
         """(entry, layer) for a path in the final image; entry None for an implied directory."""
