@@ -21,6 +21,7 @@ from app.analysis.layers import (
     LayerError,
     LayerFacts,
     WalkLimits,
+    _checksum,
     _number,
     normalize,
     walk_layer,
@@ -275,3 +276,8 @@ def test_every_octal_field_a_writer_produces_is_read(number: int, end: bytes, pa
     digits = f"{number:o}".encode()
     field = digits.rjust(8 - len(end), b" " if pad else b"0") + end
     assert _number(field) == number
+
+
+@given(st.binary(min_size=512, max_size=512))
+def test_header_checksums_are_the_plain_byte_sum(header: bytes) -> None:
+    assert _checksum(header) == sum(header[:148]) + 8 * 32 + sum(header[156:])
