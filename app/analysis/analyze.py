@@ -112,6 +112,8 @@ class Analyzer:
     # only). One per core: on two cores a third walker measured 15% slower, not faster.
     processes: int = 2
     process_threshold: int = PROCESS_THRESHOLD
+    start_method: str | None = None  # "fork" or "forkserver"; None: chosen per process
+
     stats: Stats = field(default_factory=Stats)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -253,21 +255,29 @@ class Analyzer:
             self.progress(f"layer {index + 1}/{total} {digest[7:19]}", index, total)
 
     def _pool(self) -> ProcessPoolExecutor:
+        """The worker processes, started now. Forks happen here, in the thread deciding to
+        fork, before any walker thread exists; the first start from the fork server waits
+        for it to import Tightship (about 0.2 s), so that is left to a thread while this
+        one fetches the config and walks small layers."""
         if self._workers is None:
-            # Forked from a server process that imported the walker once: safe from a
-            # threaded worker (unlike fork), and a pool costs two forks, not two interpreters
-            # importing Tightship (spawn: 0.4 s of CPU for every big scan).
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-            self._workers = ProcessPoolExecutor(
+            context = _start_method(self.start_method)
+            pool = self._workers = ProcessPoolExecutor(
                 max_workers=self.processes - 1, mp_context=context, initializer=_worker_setup
             )
+
+            def start() -> None:
+                for _ in range(self.processes - 1):
+                    pool.submit(_worker_setup)
+
+            if context.get_start_method() == "fork":
+                start()
+            else:
+                threading.Thread(target=start, name="start-layer-walkers", daemon=True).start()
         return self._workers
 
     def warm_up(self, manifests: Iterable[Manifest]) -> None:
-        """Start the worker processes, when the layers are big enough to be walked by them,
-        on a thread: the first start waits for the fork server to import Tightship (about
-        0.2 s), which this thread spends fetching the config and walking small layers."""
+        """Start the worker processes early, when the layers are big enough to be walked by
+        them: while the config is fetched."""
         if self.processes < 2:
             return
         layers = {
@@ -278,12 +288,7 @@ class Analyzer:
         }
         size = sum(n for digest, n in layers.items() if not self._known(digest))
         if size >= self.process_threshold:
-            pool = self._pool()
-            threading.Thread(
-                target=lambda: [pool.submit(_worker_setup) for _ in range(self.processes - 1)],
-                name="start-layer-walkers",
-                daemon=True,
-            ).start()
+            self._pool()
 
     def close(self) -> None:
         if self._workers is not None:
@@ -376,6 +381,19 @@ class _Layers:
             with self._lock:
                 self._items.clear()
             raise
+
+
+def _start_method(method: str | None) -> multiprocessing.context.BaseContext:
+    """How worker processes start. A fork costs milliseconds and no imports, but is safe
+    only from a process with no other thread (another thread may hold a lock the child
+    would inherit held): ``tightship scan``. The service's threaded workers use a fork
+    server instead, which imports the walker once and forks from there: still no
+    interpreter per pool (spawning one cost 0.2 s of CPU per worker, per big scan)."""
+    if method == "fork" or (method is None and threading.active_count() == 1):
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _worker_setup() -> None:

@@ -7,7 +7,7 @@ from functools import cached_property
 
 from app.analysis.config import ConfigFacts
 from app.analysis.filesystem import Filesystem
-from app.analysis.layers import Hit, LayerFacts
+from app.analysis.layers import Entry, Hit, LayerFacts
 from app.models import Builder
 
 # Trees that belong to a language runtime or a package, not to the application's own code.
@@ -62,6 +62,11 @@ class ImageView:
     @cached_property
     def fs(self) -> Filesystem:
         return Filesystem.from_layers(self.layers)
+
+    @cached_property
+    def paths(self) -> list[tuple[str, Entry | None, int]]:
+        """Every path of the final image, parents first: walked once for all the rules."""
+        return list(self.fs.walk())
 
     def hits(self, rule: str) -> list[tuple[int, Hit]]:
         return [

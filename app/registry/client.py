@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -268,6 +269,8 @@ class RepositorySource:
 
 
 _CLIENTS: dict[tuple[Any, ...], RegistryClient] = {}
+# A forked walker must not share its parent's pooled connections: both would read one socket.
+os.register_at_fork(after_in_child=_CLIENTS.clear)
 
 
 @dataclass(frozen=True)

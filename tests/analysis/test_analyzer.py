@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from app.analysis import AnalysisError, Analyzer, Ignore
+from app.analysis.analyze import _start_method
 from app.demo import oci
 from app.demo.registry import LocalRegistry
 from app.registry import RegistryClient, RegistryError, RepositorySource
+from app.registry.client import _CLIENTS, RegistryBlobOpener
 from app.store.cache import StoreFactsCache
 from app.store.db import Database
 from tests.support import tars
@@ -160,7 +165,10 @@ def test_ignores_by_rule_and_path(registry: LocalRegistry) -> None:
         Ignore.parse("nope")
 
 
-def test_worker_processes_find_what_this_process_finds(registry: LocalRegistry) -> None:
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_worker_processes_find_what_this_process_finds(
+    registry: LocalRegistry, method: str
+) -> None:
     layers = [
         tars.oci_layer([*UBUNTU, tars.file("app/id", PEM)]),
         tars.oci_layer(
@@ -172,12 +180,45 @@ def test_worker_processes_find_what_this_process_finds(registry: LocalRegistry) 
     reports = []
     for processes in (1, 2):
         run = analyzer(registry, "acme/procs")
-        run.processes, run.process_threshold = processes, 0
+        run.processes, run.process_threshold, run.start_method = processes, 0, method
         top, targets = run.targets("1")
         reports.append(run.report("x", top, targets))
         assert run.stats.layers_walked == 3
     assert reports[0] == reports[1]
     assert reports[0].platforms[0].source.repository == "https://github.com/acme/x"
+
+
+def test_walkers_fork_only_from_a_process_without_other_threads() -> None:
+    assert _start_method("fork").get_start_method() == "fork"
+    assert _start_method("forkserver").get_start_method() == "forkserver"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:  # another thread may hold a lock a forked child would inherit held
+        assert _start_method(None).get_start_method() == "forkserver"
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_a_forked_walker_opens_its_own_registry_connections(registry: LocalRegistry) -> None:
+    """A fork copies this process's pooled client; reading a blob through its sockets from
+    two processes would interleave the streams."""
+    layer = tars.oci_layer([tars.file("app/x", "x")])
+    oci.Pusher(registry.url).image("acme/forked", oci.image([layer]), tag="1")
+    opener = RepositorySource(RegistryClient(registry.url), "acme/forked").opener()
+    opener(layer.blob.digest).close()  # this process now holds a pooled client
+    parent = _CLIENTS[opener.client_args]
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        inherited, read = pool.submit(_clients_in_child, opener, layer.blob.digest).result()
+    assert (inherited, read) == (0, layer.blob.data)
+    assert _CLIENTS[opener.client_args] is parent
+
+
+def _clients_in_child(opener: RegistryBlobOpener, digest: str) -> tuple[int, bytes]:
+    inherited = len(_CLIENTS)
+    with opener(digest) as blob:
+        return inherited, blob.read()
 
 
 @pytest.mark.parametrize("tampered", [0, 2], ids=["the biggest layer", "the smallest layer"])

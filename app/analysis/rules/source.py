@@ -122,7 +122,7 @@ def judge(view: ImageView) -> list[Finding]:
     examples: dict[str, str] = {}
     builds: dict[str, list[str]] = defaultdict(list)
     layers: dict[str, str] = {}
-    for path, entry, layer in view.fs.walk():
+    for path, entry, layer in view.paths:
         if entry is None or entry.kind != FILE or not view.is_app_path(path, layer):
             continue
         if _is_source(path):

@@ -16,9 +16,9 @@ VCS = frozenset({".git", ".svn", ".hg", ".bzr"})
 def judge(view: ImageView) -> list[Finding]:
     findings = []
     seen: set[str] = set()
-    for path, _entry, layer in view.fs.walk():
-        parts = path.split("/")
-        if parts[-1] in VCS:
+    for path, _entry, layer in view.paths:
+        if path.rpartition("/")[2] in VCS:
+            parts = path.split("/")
             if any("/".join(parts[:i]) in seen for i in range(1, len(parts))):
                 continue  # a repository nested in one already reported
             seen.add(path)
