@@ -205,11 +205,10 @@ class Analyzer:
         """Walk big uncached layers in this process and in worker processes at once.
 
         Parsing a tar stream is Python and holds the GIL; a process per core is what lets a
-        second core help (threads measured 1.15 cores busy). The workers take the biggest
-        layer left each time and this process the smallest: it starts while the workers
-        start (about 0.2 s), and the walkers finish together instead of one waiting on a
-        big layer another could have started. Small images are walked in this process
-        alone: starting a worker would cost more than it saves.
+        second core help (threads measured 1.15 cores busy). Every walker takes the biggest
+        layer left, so the small ones fill in at the end and the walkers finish together
+        instead of one waiting on a big layer another could have started. Small images are
+        walked in this process alone: starting a worker would cost more than it saves.
         """
         pending = [
             d
@@ -224,7 +223,7 @@ class Analyzer:
         opener = self.source.opener()
 
         def elsewhere() -> None:
-            while (item := layers.take(biggest=True)) is not None:
+            while (item := layers.take()) is not None:
                 index, descriptor = item
                 digest = str(descriptor["digest"])
                 self._progress(digest, index, layers.total)
@@ -238,7 +237,7 @@ class Analyzer:
                 self._record_walk(facts)
 
         def here() -> None:
-            while (item := layers.take(biggest=False)) is not None:
+            while (item := layers.take()) is not None:
                 index, descriptor = item
                 self.layer_facts(descriptor, index, layers.total)
 
@@ -258,7 +257,7 @@ class Analyzer:
         """The worker processes, started now. Forks happen here, in the thread deciding to
         fork, before any walker thread exists; the first start from the fork server waits
         for it to import Tightship (about 0.2 s), so that is left to a thread while this
-        one fetches the config and walks small layers."""
+        one goes on."""
         if self._workers is None:
             context = _start_method(self.start_method)
             pool = self._workers = ProcessPoolExecutor(
@@ -368,11 +367,9 @@ class _Layers:
         self.total = len(self._items)
         self._lock = threading.Lock()
 
-    def take(self, biggest: bool) -> tuple[int, dict] | None:
+    def take(self) -> tuple[int, dict] | None:
         with self._lock:
-            if not self._items:
-                return None
-            return self._items.popleft() if biggest else self._items.pop()
+            return self._items.popleft() if self._items else None
 
     def guard(self, walk: Callable[[], None]) -> None:
         try:

@@ -223,8 +223,9 @@ def _clients_in_child(opener: RegistryBlobOpener, digest: str) -> tuple[int, byt
 
 @pytest.mark.parametrize("tampered", [0, 2], ids=["the biggest layer", "the smallest layer"])
 def test_a_tampered_blob_stops_every_walker(registry: LocalRegistry, tampered: int) -> None:
-    """Worker processes take the biggest layers and this process the smallest: a blob whose
-    bytes are not what its digest names is refused by whichever walker reads it."""
+    """This process and a worker each take the biggest layer left, the worker usually the
+    first: a blob whose bytes are not what its digest names is refused by whichever walker
+    reads it, taken first or last."""
     layers = [
         # distinct per case: the registry stores a blob once, whatever repository pushed it
         tars.oci_layer([tars.file(f"app/{tampered}/{size}/f{i}", "x" * size) for i in range(20)])
