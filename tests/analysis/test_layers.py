@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
+from functools import partial
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.analysis import layers
 from app.analysis.layers import (
     DEVICE,
     DIR,
@@ -42,6 +45,13 @@ class Reads:
     def inspect(self, path: str, data: bytes) -> list[Hit]:
         self.seen[path] = data
         return [Hit("test", path, f"{len(data)} bytes")]
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["decompressing on a thread", "inline"])
+def overlap(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every walk test runs both ways a walk decompresses (see ``_Pipeline``)."""
+    monkeypatch.setitem(globals(), "walk_layer", partial(layers.walk_layer, overlap=request.param))
+    return request.param
 
 
 def walk(items: list[tars.Item], how: str = "gzip", inspectors=(), limits=None) -> LayerFacts:
@@ -111,6 +121,34 @@ def test_only_wanted_files_are_read_and_only_up_to_the_cap() -> None:
 )
 def test_traversal_names_stay_inside_the_root(name: str, expected: str) -> None:
     assert normalize(name) == expected
+
+
+class _Dropping(io.RawIOBase):
+    """A blob whose connection drops after ``keep`` bytes: one error, then nothing more."""
+
+    def __init__(self, data: bytes, keep: int) -> None:
+        self.data, self.keep, self.at, self.dropped = data, keep, 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self.at >= self.keep:
+            if self.dropped:
+                return 0
+            self.dropped = True
+            raise ConnectionResetError("connection reset by peer")
+        piece = self.data[self.at : min(self.at + len(buffer), self.keep)]
+        buffer[: len(piece)] = piece
+        self.at += len(piece)
+        return len(piece)
+
+
+@pytest.mark.parametrize("keep", [0, 5_000, 60_000], ids=["at once", "early", "late"])
+def test_a_dropped_download_is_a_failed_download_not_corruption(keep: int) -> None:
+    data, digest = tars.blob([tars.file(f"f{i}", os.urandom(20_000)) for i in range(5)])
+    facts = walk_layer(_Dropping(data, keep), digest, "tar+gzip", [])
+    assert facts.error == "layer download failed: connection reset by peer"
 
 
 def test_a_tampered_blob_is_rejected() -> None:
