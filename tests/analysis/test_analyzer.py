@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import threading
@@ -178,12 +179,14 @@ def test_worker_processes_find_what_this_process_finds(
     ]
     oci.Pusher(registry.url).image("acme/procs", oci.image(layers), tag="1")
     reports = []
+    frozen = gc.get_freeze_count()
     for processes in (1, 2):
         run = analyzer(registry, "acme/procs")
         run.processes, run.process_threshold, run.start_method = processes, 0, method
         top, targets = run.targets("1")
         reports.append(run.report("x", top, targets))
         assert run.stats.layers_walked == 3
+        assert gc.get_freeze_count() == frozen  # the collector is left as it was found
     assert reports[0] == reports[1]
     assert reports[0].platforms[0].source.repository == "https://github.com/acme/x"
 
