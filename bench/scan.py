@@ -230,7 +230,8 @@ def main() -> None:
         workers = max(c[2]["worker_rss_kib"] for c in cold)
         print(
             f"tightship peak RSS, cold scan: {cold_rss / 1024:.0f} MiB "
-            f"(+ each of 2 layer-walking worker processes: {workers / 1024:.0f} MiB)"
+            f"(+ its layer-walking worker process: {workers / 1024:.0f} MiB, pages it shares "
+            "with the scan, forked from it, included)"
         )
         print(
             f"second scan of the same digest: {second[0]:.3f}s, "
