@@ -215,10 +215,11 @@ class Analyzer:
         instead of one waiting on a big layer another could have started. Small images are
         walked in this process alone: starting a worker would cost more than it saves.
         """
+        unique = {str(d.get("digest")): d for d in descriptors}  # a layer repeated: once
         pending = [
             d
-            for d in descriptors
-            if _FOREIGN not in str(d.get("mediaType", "")) and not self._known(str(d.get("digest")))
+            for digest, d in unique.items()
+            if _FOREIGN not in str(d.get("mediaType", "")) and not self._known(digest)
         ]
         size = sum(int(d.get("size") or 0) for d in pending)
         if self.processes < 2 or len(pending) < 2 or size < self.process_threshold:

@@ -400,13 +400,14 @@ _SEEN_NUMBERS: dict[bytes, int] = {}
 
 def _id_or_mode(field: bytes) -> int:
     """A mode or uid field: a layer holds a handful of distinct ones, so each is read once
-    (parsing them was a third of the header cost). Bounded: a hostile layer of distinct
-    fields only stops being remembered."""
+    (parsing them was a third of the header cost). Bounded: when full (a hostile layer, or
+    a long-lived worker's many images), it starts again."""
     number = _SEEN_NUMBERS.get(field)
     if number is None:
         number = _number(field)
-        if len(_SEEN_NUMBERS) < 4096:
-            _SEEN_NUMBERS[field] = number
+        if len(_SEEN_NUMBERS) >= 4096:
+            _SEEN_NUMBERS.clear()
+        _SEEN_NUMBERS[field] = number
     return number
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.analysis import AnalysisError, Analyzer, Ignore
-from app.analysis.analyze import _start_method
+from app.analysis.analyze import _Layers, _start_method
 from app.demo import oci
 from app.demo.registry import LocalRegistry
 from app.registry import RegistryClient, RegistryError, RepositorySource
@@ -244,3 +245,29 @@ def test_a_tampered_blob_stops_every_walker(registry: LocalRegistry, tampered: i
     top, targets = run.targets("1")
     with pytest.raises(RegistryError, match=f"layer sha256:{digest}: content has digest"):
         run.report("x", top, targets)
+
+
+def test_a_layer_repeated_in_an_image_is_walked_once(registry: LocalRegistry) -> None:
+    # the repeated layer is the biggest: both walkers would take a copy of it at once
+    repeated = tars.oci_layer([tars.file("app/data", os.urandom(200_000).hex())])
+    layers = [repeated, tars.oci_layer([*UBUNTU]), repeated]
+    oci.Pusher(registry.url).image("acme/repeated", oci.image(layers), tag="1")
+    run = analyzer(registry, "acme/repeated")
+    run.processes, run.process_threshold = 2, 0
+    top, targets = run.targets("1")
+    run.report("x", top, targets)
+    assert run.stats.layers_walked == 2
+    config = targets[0].manifest.data["config"]["size"]
+    assert run.stats.blob_bytes == config + len(layers[0].blob.data) + len(layers[1].blob.data)
+
+
+def test_a_failing_walker_leaves_the_others_nothing_to_take() -> None:
+    layers = _Layers([{"digest": f"sha256:{i}"} for i in range(5)])
+    assert layers.take() == (0, {"digest": "sha256:0"})
+
+    def fail() -> None:
+        raise RegistryError("layer sha256:0: content has digest sha256:1")
+
+    with pytest.raises(RegistryError):
+        layers.guard(fail)
+    assert layers.take() is None
