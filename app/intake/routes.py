@@ -17,6 +17,7 @@ from app.intake import SENDERS
 from app.intake.base import Delivery, PayloadError, Ping
 from app.models import IgnoredEvent, PushEvent
 from app.store import repo
+from app.store.db import WriteBusy
 
 if TYPE_CHECKING:
     from app.config import RegistrySettings
@@ -83,10 +84,17 @@ def receive(name: str) -> tuple[Response, int]:
         return jsonify(ping="ok"), 200
     db = current_app.extensions["tightship.db"]
     jobs = current_app.extensions["tightship.jobs"]
-    with db.writing():  # the queue's SQLite file too: both writes inside one turn
-        with db.session() as session:
-            recorded = repo.record_events(session, events)
-        jobs.enqueue_events(recorded.queued)
+    try:
+        # With a SQLite store, the SQLite queue's write happens inside the same turn.
+        with db.writing():
+            with db.session() as session:
+                recorded = repo.record_events(session, events)
+            jobs.enqueue_events(recorded.queued)
+    except WriteBusy as exc:  # nothing was stored: the sender delivers it again later
+        log.warning("webhook deferred", extra={"registry": name, "reason": str(exc)})
+        response, status = _error(503, "the store is busy; deliver again later")
+        response.headers["Retry-After"] = "5"
+        return response, status
     metrics.event(registry.sender, "stored", len(recorded.queued))
     metrics.event(registry.sender, "ignored", recorded.ignored)
     log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x7469676874  # "tight": one migrator at a time across processes
+WRITE_TIMEOUT = 30.0  # seconds, as SQLite's busy timeout
+
+
+class WriteBusy(TimeoutError):
+    """Another writer held the store longer than a caller may wait."""
 
 
 def normalize_url(url: str) -> str:
@@ -47,18 +53,37 @@ class Database:
         )
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self, timeout: float | None = None) -> Iterator[None]:
         """Take turns before writing to SQLite, which lets one writer in at a time and makes
         the others poll with growing sleeps (1, 2, 5 … 100 ms): under a burst of webhooks,
         that polling, not the work, set the slowest answers. A thread lock queues this
-        process's writers and a file lock the other processes'; both wake a waiter the moment
-        the holder is done. PostgreSQL needs neither."""
+        process's writers and a file lock the other processes' (polled every half
+        millisecond, so that a wait has a deadline). Only the intake takes turns; other
+        writers (workers, the sweeper) still meet SQLite's own polling. PostgreSQL needs
+        neither. Raises WriteBusy when no turn came within ``timeout`` seconds (default:
+        WRITE_TIMEOUT)."""
         if self._write_lock_path is None:
             yield
             return
-        with self._writer, open(self._write_lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        timeout = WRITE_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        if not self._writer.acquire(timeout=timeout):
+            raise WriteBusy(f"no turn to write to the store within {timeout:g} s")
+        try:
+            with open(self._write_lock_path, "a") as lock:
+                while True:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise WriteBusy(
+                                f"no turn to write to the store within {timeout:g} s"
+                            ) from None
+                        time.sleep(0.0005)
+                yield
+        finally:
+            self._writer.release()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

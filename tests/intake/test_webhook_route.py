@@ -374,3 +374,22 @@ def test_no_body_makes_any_sender_answer_5xx(
     _, headers, query = SENDER_AUTH[sender]
     response = every_sender.post(f"/webhooks/{sender}{query}", data=body, headers=headers)
     assert response.status_code in (200, 202, 400)
+
+
+def test_a_store_busy_past_the_deadline_answers_503_and_stores_nothing(
+    make_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite only (PostgreSQL takes no turns): another writer holds the store; the sender
+    is told to deliver again, and nothing half-done is left behind."""
+    monkeypatch.setattr("app.store.db.WRITE_TIMEOUT", 0.2)
+    flask_app = create_app(make_settings())
+    db = flask_app.extensions["tightship.db"]
+    assert db.is_sqlite
+    with db.writing():  # held by this thread, as a long write elsewhere would hold it
+        response = flask_app.test_client().post("/webhooks/local", data=REAL_PUSH, headers=AUTH)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert stored(flask_app) == [] and queued(flask_app) == 0
+    again = flask_app.test_client().post("/webhooks/local", data=REAL_PUSH, headers=AUTH)
+    assert again.status_code == 202 and queued(flask_app) == 1
+    db.dispose()

@@ -28,7 +28,7 @@ from app.models import (
     SourceHint,
 )
 from app.store import repo
-from app.store.db import Database
+from app.store.db import Database, WriteBusy
 from app.store.schema import Base, EventRow, FindingRow, FixRow, ImageTagRow, ScanRow
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -132,20 +132,46 @@ def test_sqlite_writers_take_turns_across_processes(tmp_path: Path) -> None:
     processes, and released when the holder is done. (PostgreSQL has no turn to take.)"""
     database_url = f"sqlite:///{tmp_path / 'tightship.db'}"
     database = Database(database_url)
-    entered = tmp_path / "entered"
+    waiting, entered = tmp_path / "waiting", tmp_path / "entered"
     script = (
-        "import sys, time\n"
+        "import time\n"
         "from app.store.db import Database\n"
-        f"with Database({database_url!r}).writing():\n"
+        f"database = Database({database_url!r})\n"
+        f"open({str(waiting)!r}, 'w').close()\n"
+        "with database.writing():\n"
         f"    open({str(entered)!r}, 'w').write(repr(time.monotonic()))\n"
     )
     with database.writing():
         other = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-        time.sleep(1.0)  # ample time for the other process to start and reach the lock
+        deadline = time.monotonic() + 60
+        while not waiting.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert waiting.exists(), "the other process never reached the turn"
+        time.sleep(0.5)  # it is at the lock now; it must stay there
         assert not entered.exists(), "another process wrote while this one held the turn"
         released = time.monotonic()
     assert other.wait(timeout=30) == 0
     assert float(entered.read_text()) >= released
+
+
+def test_a_writer_that_gets_no_turn_in_time_is_told_so(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'tightship.db'}")
+    outcome: list[BaseException | None] = []
+
+    def other_thread() -> None:
+        try:
+            with database.writing(timeout=0.2):
+                outcome.append(None)
+        except WriteBusy as exc:
+            outcome.append(exc)
+
+    with database.writing():
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(timeout=30)
+    assert isinstance(outcome[0], WriteBusy)
+    with database.writing(timeout=0.2):  # and the turn is free again afterwards
+        pass
 
 
 def test_the_outbox_hands_back_events_whose_job_was_lost(database: Database) -> None:
