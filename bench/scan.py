@@ -119,8 +119,9 @@ def tightship_scan(ref: str, data_dir: Path, cache: bool) -> tuple[float, int, d
     )
     stats = json.loads(result.stdout)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child started by this
-    # (large) process would report this process's size. The worker processes walking layers
-    # (children of the fork server, not of the scan) are read just before they are stopped.
+    # (large) process would report this process's size. The worker walking layers beside the
+    # scan (forked from it, or from the fork server in a threaded process) is read just
+    # before it is stopped.
     return stats["seconds"], stats["rss_kib"], stats
 
 
