@@ -128,13 +128,8 @@ class _Hashing(io.RawIOBase):
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer)[:CHUNK]
-        try:
-            if hasattr(self.raw, "readinto"):
-                count = self.raw.readinto(view)
-            else:  # a plain reader
-                data = self.raw.read(len(view))
-                count = len(data)
-                view[:count] = data
+        try:  # every source (a response body, a file, a tar member) is a buffered reader
+            count = self.raw.readinto(view)  # type: ignore[attr-defined]
         except OSError as exc:
             raise _DownloadError(str(exc)) from exc
         if count:
