@@ -74,6 +74,12 @@ class WorkTree:
         target = self._inside(edit.path)
         if target is None:
             raise ScmError(f"refusing to write {edit.path}: it leads outside {self.root}")
+        if edit.old is None and os.path.lexists(target):
+            # read() gives None for a file it cannot use (not UTF-8, too big) as for one that
+            # is not there: a plan to create it must not replace what a person has
+            raise ScmError(
+                f"refusing to create {edit.path}: something that is not a text file is there"
+            )
         if self.read(edit.path) != edit.old:
             raise ScmError(f"{edit.path} changed since it was read; run tightship fix again")
         return target
