@@ -368,6 +368,8 @@ def _catalog(text: str | None) -> dict[str, str]:
         plugins = tomllib.loads(text).get("plugins", {})
     except tomllib.TOMLDecodeError:
         return {}
+    if not isinstance(plugins, dict):  # "plugins = [...]": not a catalog Gradle reads either
+        return {}
     aliases = {}
     for key, entry in plugins.items():
         plugin = entry.get("id") if isinstance(entry, dict) else str(entry).split(":", 1)[0]

@@ -460,6 +460,15 @@ def test_version_catalog_alias_applies_the_plugin() -> None:
     assert not jib_gradle.applies(context(files, kind="dockerfile", tool=None))
 
 
+@pytest.mark.parametrize("catalog", ['plugins = ["jib"]', 'plugins = "jib"', "plugins = 3"])
+def test_a_catalog_whose_plugins_are_not_a_table_is_no_catalog(catalog: str) -> None:
+    files = {
+        "build.gradle.kts": "plugins {\n    alias(libs.plugins.jib)\n}\n",
+        "gradle/libs.versions.toml": catalog,
+    }
+    assert not jib_gradle.applies(context(files, tool=TOOL))
+
+
 def test_unreadable_script_is_reported_not_edited() -> None:
     files = {"build.gradle": "plugins { id 'com.google.cloud.tools.jib' }\njib {\n"}
     ctx = context(files, "root-user", tool=TOOL)
