@@ -389,7 +389,7 @@ def fix(
             tree,
             repo.name,
             subdir.strip("/"),
-            report.reference.split(":")[0],
+            _image_repository(report.reference),
             settings.remediation.user,
             settings.remediation.bases,
         )
@@ -405,6 +405,8 @@ def fix(
             tree.write_all(edits)
     except ScmError as exc:
         raise Failure(str(exc)) from None
+    except OSError as exc:  # the checkout itself: permissions, a file where a directory goes
+        raise Failure(f"could not write the checkout: {exc}") from None
     if not edits:
         click.echo("nothing to change")
     elif dry_run:
@@ -427,6 +429,17 @@ def _version() -> str:
         return version("tightship")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def _image_repository(reference: str) -> str:
+    """The image's repository, as the service names fix branches after it (``acme/web`` for
+    ``host:5000/acme/web:1``); an offline reference (``oci-layout:PATH``) as it is."""
+    from app.registry.reference import ReferenceError, parse_reference
+
+    try:
+        return parse_reference(reference).repository
+    except ReferenceError:
+        return reference
 
 
 def _progress() -> Callable[[str, int, int], None] | None:

@@ -218,3 +218,41 @@ def test_worktree_writes_all_edits_or_none(tmp_path: Path) -> None:
     with pytest.raises((FileExistsError, NotADirectoryError)):
         tree.write_all(failing)
     assert (repo / "Dockerfile").read_text() == "FROM a\n" and not (repo / ".dockerignore").exists()
+
+
+def test_a_file_that_is_there_but_not_text_is_never_replaced(tmp_path: Path) -> None:
+    """read() cannot use it (not UTF-8), so a plan may take it for absent and create it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".dockerignore").write_bytes(b"# caf\xe9\nsecrets/\n")
+    tree = WorkTree(repo)
+    assert tree.read(".dockerignore") is None
+    with pytest.raises(ScmError, match=r"refusing to create \.dockerignore"):
+        tree.write_all((FileEdit(".dockerignore", None, ".git\n"),))
+    assert (repo / ".dockerignore").read_bytes() == b"# caf\xe9\nsecrets/\n"
+
+
+def test_a_checkout_that_cannot_be_written_is_a_clear_error(
+    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (checkout / ".dockerignore").mkdir()  # where the fix would create a file
+    code, output = run("--repo", str(checkout), report_data=report(*FINDINGS), tmp=tmp_path)
+    assert code == 2 and "refusing to create .dockerignore" in output
+    (checkout / ".dockerignore").rmdir()
+
+    def full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("app.scm.worktree.os.replace", full)
+    code, output = run("--repo", str(checkout), report_data=report(*FINDINGS), tmp=tmp_path)
+    assert code == 2 and "could not write the checkout: [Errno 28] No space left" in output
+    assert (checkout / "Dockerfile").read_text() == DOCKERFILE  # all or nothing
+    assert not (checkout / ".dockerignore").exists()
+
+
+def test_fix_branch_names_come_from_the_image_repository_not_its_host() -> None:
+    from app.cli import _image_repository
+
+    assert _image_repository("localhost:5000/team/app:1.2") == "team/app"
+    assert _image_repository("registry.example/acme/web@sha256:" + "a" * 64) == "acme/web"
+    assert _image_repository("oci-layout:/tmp/x") == "oci-layout:/tmp/x"
