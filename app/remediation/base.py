@@ -68,6 +68,11 @@ class FixContext:
     def rules(self) -> frozenset[str]:
         return frozenset(f.rule for f in self.active)
 
+    @property
+    def where(self) -> str:
+        """The build's directory as a note names it."""
+        return self.root.strip("/") or "the repository root"
+
     def path(self, name: str) -> str:
         return join(self.root, name)
 

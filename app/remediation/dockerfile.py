@@ -71,7 +71,7 @@ def fix(ctx: FixContext) -> FixResult:
     path = _dockerfile(ctx)
     text = ctx.tree.read(path) if path else None
     if path is None or text is None:
-        where = ctx.root or "the repository root"
+        where = ctx.where
         return FixResult(outcomes=(Outcome(everything, False, f"no single Dockerfile in {where}"),))
     try:
         doc = parse(text)

@@ -99,7 +99,7 @@ def fix(ctx: FixContext) -> FixResult:
     source = tuple(r for r in SOURCE_RULES if r in rules)
     if source:
         blocker = _clear_source_blocker(ctx, app, files)
-        reason = f"{_where(ctx)}: {blocker}" if blocker else _clear_source_defeated(path, env)
+        reason = f"{ctx.where}: {blocker}" if blocker else _clear_source_defeated(path, env)
         if reason is None:
             vcs_by_exclude = False
             try:
@@ -288,10 +288,6 @@ def _detect(files: list[str], env: dict[str, str]) -> App:
         if found:
             return App(key, found[0])
     return App(None, "")
-
-
-def _where(ctx: FixContext) -> str:
-    return ctx.root.strip("/") or "the repository root"
 
 
 def _unembedded_assets(ctx: FixContext, files: list[str]) -> list[str]:

@@ -78,7 +78,7 @@ def _tiny_builder(ctx: FixContext, rules: tuple[str, ...]) -> tuple[list[FileEdi
         return [], Outcome(
             rules,
             False,
-            f"{_where(ctx)}: {_described(app)}: Paketo's tiny builder covers Java and Go only, "
+            f"{ctx.where}: {_described(app)}: Paketo's tiny builder covers Java and Go only, "
             "so the builder stays",
         )
     choice = ctx.bases.named(f"paketo-{app.language}")
@@ -154,10 +154,6 @@ def _described(app: App) -> str:
     if app.language is None:
         return "the app's language is unknown"
     return f"a {app.label} app ({app.evidence})"
-
-
-def _where(ctx: FixContext) -> str:
-    return ctx.root.strip("/") or "the repository root"
 
 
 def set_spring_boot_builder(pom: str, image: str) -> str | None:
