@@ -26,7 +26,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def body(report: Report, planned: PlanResult, labels: list[str]) -> str:
+def body(report: Report, planned: PlanResult) -> str:
     plan = planned.plan
     assert plan is not None  # noqa: S101 (only called with a plan)
     kind = report.platforms[0].builder.kind if report.platforms else "unknown"

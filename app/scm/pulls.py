@@ -66,7 +66,7 @@ def publish(
         latest, expected = None, "merged"  # what is left to fix gets a new PR
     if plan is None:
         return PullOutcome("skipped", "; ".join(planned.notes) or "nothing to change")
-    body = pr_body(report, planned, host.settings.labels)
+    body = pr_body(report, planned)
 
     def text(commit: str | None) -> str:
         return with_marker(body, Marker(fingerprint, fixed, commit))
