@@ -328,9 +328,12 @@ def scan(session: Session, scan_id: int) -> dict[str, Any] | None:
     }
 
 
+MAX_EVENTS = 500  # one page of deliveries, for the API and the dashboard alike
+
+
 def events(session: Session, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The latest deliveries, newest first, ignored and failed ones with their reasons."""
-    query = select(EventRow).order_by(EventRow.id.desc()).limit(max(1, min(limit, 500)))
+    query = select(EventRow).order_by(EventRow.id.desc()).limit(max(1, min(limit, MAX_EVENTS)))
     if status:
         query = query.where(EventRow.status == status)
     return [

@@ -52,7 +52,7 @@ def events() -> Response | tuple[Response, int]:
     status = request.args.get("status") or None
     if status is not None and status not in queries.EVENT_STATUSES:
         return jsonify(error=f"status must be one of {', '.join(queries.EVENT_STATUSES)}"), 400
-    limit = params.number(request.args.get("limit"), 50, 1000)
+    limit = params.number(request.args.get("limit"), 50, queries.MAX_EVENTS)
     with _db().session() as session:
         rows = queries.events(session, status, limit)
     return jsonify(items=rows)
