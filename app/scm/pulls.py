@@ -129,11 +129,11 @@ def _follow_up(
     rules = previous.rules if previous else frozenset()
     remaining = [f for f in report.findings if f.rule in rules]
     if not remaining:
-        return PullOutcome("unchanged", f"PR #{pull.number} was merged", pull.number, pull.html_url)
+        return PullOutcome("merged", f"PR #{pull.number} was merged", pull.number, pull.html_url)
     said = finding_set(remaining)
     if previous is not None and previous.followup == said:
         return PullOutcome(
-            "unchanged",
+            "merged",
             f"PR #{pull.number} was merged; still found, already said so on it",
             pull.number,
             pull.html_url,

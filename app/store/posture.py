@@ -21,7 +21,15 @@ from sqlalchemy.orm import Session
 from app.models import CONCERNS, WeeklyDigest
 from app.store.schema import EventRow, FindingRow, FixRow, ImageTagRow, ScanRow, utcnow
 
-OPEN_PR_STATUSES = frozenset({"created", "updated", "unchanged", "reopened"})
+# A fix row with a PR number says what Tightship last saw of that PR: open after these
+# (refused: open, with commits by people), merged after "merged" and "commented", closed
+# after "ignored". "held" has no number but means no PR was open to update. Other rows
+# (skipped, failed) say nothing about the PR.
+OPEN_PR_STATUSES = frozenset({"created", "updated", "unchanged", "reopened", "refused"})
+
+
+def tells_pull_state(row: FixRow) -> bool:
+    return row.pull_number is not None or row.status == "held"
 
 ImageKey = tuple[str, str, str]  # registry, repository, tag
 
@@ -248,16 +256,21 @@ def current(session: Session, now: datetime | None = None) -> WeekPosture:
 
 
 def open_pulls(session: Session) -> list[FixRow]:
-    """The latest fix row of each branch that has a pull request, when that PR is open."""
-    latest = (
-        select(func.max(FixRow.id))
-        .where(FixRow.pull_number.is_not(None), FixRow.branch.is_not(None))
-        .group_by(FixRow.repository, FixRow.branch)
-    )
-    rows = session.scalars(
-        select(FixRow).where(FixRow.id.in_(latest)).order_by(FixRow.created_at.desc())
-    )
-    return [row for row in rows if row.status in OPEN_PR_STATUSES]
+    """The latest fix row of each branch whose PR Tightship last saw open."""
+    latest: dict[tuple[str | None, str | None], FixRow] = {}
+    for row in session.scalars(
+        select(FixRow)
+        .where(FixRow.branch.is_not(None))
+        .where((FixRow.pull_number.is_not(None)) | (FixRow.status == "held"))
+        .order_by(FixRow.id)
+    ):
+        latest[(row.repository, row.branch)] = row
+    open_rows = [
+        row
+        for row in latest.values()
+        if row.pull_number is not None and row.status in OPEN_PR_STATUSES
+    ]
+    return sorted(open_rows, key=lambda row: row.created_at, reverse=True)
 
 
 def digest(

@@ -24,6 +24,7 @@ from app.store.posture import (
     ScanFacts,
     Timeline,
     parse_report,
+    tells_pull_state,
 )
 from app.store.schema import EventRow, FindingRow, FixRow, ImageTagRow, ScanRow, utcnow
 
@@ -73,7 +74,7 @@ class _Fixes:
         self.last_of_branch: dict[tuple[str | None, str | None], FixRow] = {}
         for row in session.scalars(select(FixRow).order_by(FixRow.id)):
             self.by_scan.setdefault(row.scan_id, []).append(row)
-            if row.branch:
+            if row.branch and tells_pull_state(row):
                 self.last_of_branch[(row.repository, row.branch)] = row
                 if row.pull_number is not None:
                     self.pull_of_branch[(row.repository, row.branch)] = row
@@ -83,7 +84,8 @@ class _Fixes:
         return max(rows, key=lambda r: r.id) if rows else None
 
     def pull(self, fix: FixRow | None) -> dict[str, Any] | None:
-        """The PR of a fix's branch: its number, URL, and state from the branch's latest row."""
+        """The PR of a fix's branch: its number, URL, and the state Tightship last saw
+        (the same rule as the weekly digest's open PRs)."""
         if fix is None or not fix.branch:
             return None
         pull = self.pull_of_branch.get((fix.repository, fix.branch))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
-from app.store import posture
+from app.store import posture, queries
 from app.store.db import Database
-from tests.web.seed import NOW, seed
+from app.store.schema import ScanRow
+from tests.web.seed import NOW, fix, seed
 
 
 def test_weekly_posture_follows_each_tag_week_by_week(database: Database) -> None:
@@ -83,3 +85,34 @@ def test_an_empty_store_has_no_images_and_no_changes(database: Database) -> None
         0,
     )
     assert [w.images for w in weeks] == [0, 0, 0]
+
+
+def test_the_digest_and_the_dashboard_agree_on_which_pull_requests_are_open(
+    database: Database,
+) -> None:
+    """Each branch's PR as Tightship last saw it: a merged PR is not open, nor is one whose
+    branch was later held (a PR is only held when none is open to update); a skipped job
+    says nothing about the PR; a PR refused an update (people's commits) is still open."""
+    seed(database, NOW)
+    histories = {
+        "tightship/merged": [("created", 11), ("merged", 11)],
+        "tightship/held": [("created", 12), ("held", None)],
+        "tightship/skipped": [("created", 13), ("skipped", None)],
+        "tightship/refused": [("created", 14), ("refused", 14)],
+    }
+    with database.session() as session:
+        scan_id = session.scalars(select(ScanRow.id).limit(1)).one()
+        for branch, steps in histories.items():
+            for status, pull in steps:
+                fix(session, scan_id, status, branch, NOW, pull)
+    with database.session() as session:
+        digest_open = {row.branch for row in posture.open_pulls(session)}
+        fixes = queries._Fixes(session)
+        dashboard_open = set()
+        for branch in histories:
+            row = fixes.last_of_branch[("acme/app", branch)]
+            if (fixes.pull(row) or {}).get("open"):
+                dashboard_open.add(branch)
+    expected = {"tightship/skipped", "tightship/refused"}
+    assert dashboard_open == expected
+    assert digest_open & set(histories) == expected
