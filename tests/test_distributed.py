@@ -3,7 +3,8 @@ processes and a clock, fed by docker-registry's own push notifications.
 
 200 images (all on one shared base layer, some multi-arch) are pushed; every platform digest
 must be analyzed exactly once, no fix branch made twice, no event lost. Then a worker is
-killed with SIGKILL in the middle of a scan, and another one must finish its job.
+killed with SIGKILL in the middle of a scan, and another one must finish its job. Workers
+pull through a gate (``tests.support.gate``) so that the test can hold a scan in the middle.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.demo import make_sample_repository, oci
 from app.demo.cluster import Cluster, running, write_config
 from app.demo.registry import LocalRegistry, free_port
 from tests.conftest import postgres_schema
+from tests.support.gate import BlobGate
 from tests.support.git import git
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +37,7 @@ class Scaled:
     cluster: Cluster
     registry: LocalRegistry
     checkout: Path
+    gate: BlobGate
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +53,12 @@ def scaled(
     )
     checkout = make_sample_repository(workdir / "repos")
     timings = "jobs: {lease_seconds: 4, sweep_seconds: 1, stranded_after_seconds: 1}\n"
-    config = write_config(workdir, registry, port, token, timings)
-    with postgres_schema(postgres_url) as schema, registry:
+    with postgres_schema(postgres_url) as schema, registry, BlobGate(registry.url) as gate:
+        config = write_config(workdir, registry, port, token, timings, pull_url=gate.url)
         database_url = f"{postgres_url}?options=-csearch_path%3D{schema}"
         try:
             with running(workdir, config, database_url, redis_url, port, workers=2) as cluster:
-                yield Scaled(cluster, registry, checkout)
+                yield Scaled(cluster, registry, checkout, gate)
         finally:
             queue.flushdb()
 
@@ -102,7 +105,7 @@ def test_200_images_are_each_analyzed_once_with_no_branch_made_twice(scaled: Sca
 def test_a_worker_killed_mid_scan_leaves_its_job_to_another(scaled: Scaled) -> None:
     cluster = scaled.cluster
     big = oci.image(
-        [oci.layer({"app/blob.bin": os.urandom(64 * 1024 * 1024)})],
+        [oci.layer({"app/blob.bin": os.urandom(1024 * 1024)})],
         user="",
         history=[
             {"created_by": "COPY blob.bin /app/ # buildkit", "comment": "buildkit.dockerfile.v0"}
@@ -114,11 +117,12 @@ def test_a_worker_killed_mid_scan_leaves_its_job_to_another(scaled: Scaled) -> N
 
     cluster.signal("worker-2", signal.SIGSTOP)  # so that worker 1 takes the next job
     try:
-        oci.Pusher(scaled.registry.url, timeout=120).image("acme/big", big, tag="1")
-        cluster.wait_for(scan, 60, "worker 1 to start the big scan")
-        assert scan()[0][0] == "running"
-        cluster.signal("worker-1", signal.SIGKILL)  # mid-scan, with its analysis processes
-        cluster.processes["worker-1"].wait(timeout=10)
+        with scaled.gate.holding(big.layers[0].blob.digest) as asked:
+            oci.Pusher(scaled.registry.url).image("acme/big", big, tag="1")
+            assert asked.wait(60), f"no worker fetched the layer\n{cluster.logs()}"
+            assert scan() == [("running", 1)]  # worker 1 claimed it, and waits for the layer
+            cluster.signal("worker-1", signal.SIGKILL)  # mid-scan, with its analysis processes
+            cluster.processes["worker-1"].wait(timeout=10)
     finally:
         cluster.signal("worker-2", signal.SIGCONT)
 

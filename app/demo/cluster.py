@@ -71,14 +71,22 @@ class Cluster:
 
 
 def write_config(
-    workdir: Path, registry: LocalRegistry, port: int, token: str, extra: str = ""
+    workdir: Path,
+    registry: LocalRegistry,
+    port: int,
+    token: str,
+    extra: str = "",
+    pull_url: str | None = None,
 ) -> Path:
+    """``pull_url``, when given, is where workers fetch images from instead of the registry
+    itself (a proxy in front of it); pushes and notifications still go to the registry."""
     config = workdir / "config.yaml"
+    url = pull_url or registry.url
     config.write_text(
         f"""data_dir: {workdir / "var"}
 server: {{port: {port}}}
 registries:
-  - {{name: local, sender: distribution, url: "{registry.url}", webhook: {{token: "{token}"}}}}
+  - {{name: local, sender: distribution, url: "{url}", webhook: {{token: "{token}"}}}}
 scm: {{provider: local, local: {{root: "{workdir / "repos"}"}}}}
 repositories:
   allow: ["acme/*"]

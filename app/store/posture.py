@@ -31,6 +31,7 @@ OPEN_PR_STATUSES = frozenset({"created", "updated", "unchanged", "reopened", "re
 def tells_pull_state(row: FixRow) -> bool:
     return row.pull_number is not None or row.status == "held"
 
+
 ImageKey = tuple[str, str, str]  # registry, repository, tag
 
 

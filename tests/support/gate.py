@@ -1,0 +1,117 @@
+"""An HTTP proxy in front of the test registry that can hold back one blob's download.
+
+A test that must act while a worker is in the middle of a scan cannot count on the scan being
+slow (a 64 MiB layer once took long enough; it no longer does). The test holds the layer
+instead: the worker's fetch of it waits at the gate until the test lets it through, so "the
+scan is running" is a fact, not a race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+_LONGEST_HOLD = 120.0  # a forgotten gate must not hang the suite
+
+
+class BlobGate:
+    """Forwards GET and HEAD to ``upstream``; a held blob waits until released."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._held: set[str] = set()
+        self._open = threading.Condition()
+        self._asked: dict[str, threading.Event] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> BlobGate:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._open:
+            self._held.clear()
+            self._open.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+
+    @contextlib.contextmanager
+    def holding(self, digest: str) -> Iterator[threading.Event]:
+        """Hold downloads of ``digest`` inside the block; the event is set once one waits."""
+        asked = threading.Event()
+        with self._open:
+            self._held.add(digest)
+            self._asked[digest] = asked
+        try:
+            yield asked
+        finally:
+            with self._open:
+                self._held.discard(digest)
+                self._asked.pop(digest, None)
+                self._open.notify_all()
+
+    def _wait_if_held(self, path: str) -> None:
+        digest = path.rsplit("/", 1)[-1] if "/blobs/" in path else ""
+        with self._open:
+            if digest not in self._held:
+                return
+            self._asked[digest].set()
+            self._open.wait_for(lambda: digest not in self._held, timeout=_LONGEST_HOLD)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        gate = self
+
+        class Forward(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_HEAD(self) -> None:
+                self._forward()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def _forward(self) -> None:
+                gate._wait_if_held(self.path)
+                upstream = http.client.HTTPConnection(*gate._upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                try:
+                    upstream.request(self.command, self.path, headers=headers)
+                    answer = upstream.getresponse()
+                    body = None if answer.getheader("Content-Length") else answer.read()
+                    self.send_response(answer.status, answer.reason)
+                    for key, value in answer.getheaders():
+                        if key.lower() not in _HOP_BY_HOP and not (
+                            body is not None and key.lower() == "content-length"
+                        ):
+                            self.send_header(key, value)
+                    if body is not None:
+                        self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if self.command == "HEAD":
+                        return
+                    if body is not None:
+                        self.wfile.write(body)
+                    else:
+                        while chunk := answer.read(1 << 20):
+                            self.wfile.write(chunk)
+                except OSError:  # the client went away (a killed worker): nothing to answer
+                    self.close_connection = True
+                finally:
+                    upstream.close()
+
+        return Forward
