@@ -24,7 +24,15 @@ run: install
 system-deps:
 	@bash .ci/system-deps
 
-test: install system-deps
+# The whole suite, on real parts: docker-registry, Chromium, and PostgreSQL and Redis on their
+# usual local ports (installed with apt and started when missing). A case that cannot reach its
+# server fails rather than skip; point the suite elsewhere with the two URLs below.
+test: export TIGHTSHIP_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+test: export TIGHTSHIP_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+test: export TIGHTSHIP_REQUIRE_SERVICES ?= 1
+test: export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = 1
+test: install
+	@bash .ci/system-deps --services
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: install system-deps
