@@ -9,7 +9,6 @@ cut to stay well inside that.
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -17,11 +16,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from app.config import NotifyChannel
 from app.models import Notice, WeeklyDigest
 from app.notify.text import (
+    Line,
     cut,
     digest_facts,
     digest_headline,
+    finding_text,
+    fitted,
     fix_text,
     headline,
+    label,
     lines,
     more,
     summary,
@@ -41,32 +44,21 @@ def thread_key(notice: Notice) -> str:
 
 def payload(notice: Notice) -> dict[str, Any]:
     entries = lines(notice)
-    shown = min(len(entries), MAX_FINDINGS)
-    while True:
-        body = _message(notice, entries, shown)
-        if shown == 0 or len(json.dumps(body).encode()) <= MAX_BYTES:
-            return body
-        shown //= 2
+    return fitted(entries, MAX_FINDINGS, MAX_BYTES, lambda shown: _message(notice, entries, shown))
 
 
-def _message(notice: Notice, entries: list[Any], shown: int) -> dict[str, Any]:
+def _message(notice: Notice, entries: list[Line], shown: int) -> dict[str, Any]:
     title = f"Tightship: {headline(notice)}"
-    widgets: list[dict[str, Any]] = []
-    for line in entries[:shown]:
-        finding = line.finding
-        label = finding.severity.value.capitalize()
-        if line.status != "open":
-            label = f"{label} · {line.status}"
-        where = f" at {finding.path}" if finding.path else ""
-        widgets.append(
-            {
-                "decoratedText": {
-                    "topLabel": label,
-                    "text": _html(f"{finding.rule}{where}: {finding.title}: {finding.evidence}"),
-                    "wrapText": True,
-                }
+    widgets: list[dict[str, Any]] = [
+        {
+            "decoratedText": {
+                "topLabel": label(line),
+                "text": _html(finding_text(line.finding)),
+                "wrapText": True,
             }
-        )
+        }
+        for line in entries[:shown]
+    ]
     if len(entries) > shown:
         widgets.append(
             {"textParagraph": {"text": _html(more(len(entries) - shown, notice.dashboard_url))}}

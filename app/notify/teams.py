@@ -7,18 +7,21 @@ about 28 KB, so the findings are cut until the whole body fits.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from app.config import NotifyChannel
 from app.models import Notice, WeeklyDigest
 from app.notify.text import (
+    Line,
     cut,
     digest_facts,
     digest_headline,
+    finding_text,
+    fitted,
     fix_text,
     headline,
+    label,
     lines,
     more,
     summary,
@@ -35,30 +38,18 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]()<>#~|])")
 
 def payload(notice: Notice) -> dict[str, Any]:
     entries = lines(notice)
-    shown = min(len(entries), MAX_FINDINGS)
-    while True:
-        body = _envelope(*_card(notice, entries, shown))
-        if shown == 0 or len(json.dumps(body).encode()) <= MAX_BYTES:
-            return body
-        shown //= 2
+    return fitted(
+        entries, MAX_FINDINGS, MAX_BYTES, lambda shown: _envelope(*_card(notice, entries, shown))
+    )
 
 
 def _card(
-    notice: Notice, entries: list[Any], shown: int
+    notice: Notice, entries: list[Line], shown: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    facts = []
-    for line in entries[:shown]:
-        finding = line.finding
-        label = finding.severity.value.capitalize()
-        if line.status != "open":
-            label = f"{label} ({line.status})"
-        where = f" at {finding.path}" if finding.path else ""
-        facts.append(
-            {
-                "title": label,
-                "value": _text(f"{finding.rule}{where}: {finding.title}: {finding.evidence}"),
-            }
-        )
+    facts = [
+        {"title": label(line), "value": _text(finding_text(line.finding))}
+        for line in entries[:shown]
+    ]
     body: list[dict[str, Any]] = [
         _title(f"Tightship: {headline(notice)}"),
         {

@@ -6,7 +6,10 @@ reads the same in every chat.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from app.models import Finding, Notice, Severity, WeeklyDigest
 
@@ -30,6 +33,31 @@ def lines(notice: Notice) -> list[Line]:
     ordered = sorted(notice.findings, key=lambda f: -SEVERITIES.index(f.severity))
     current = [Line("new" if f.fingerprint in new else "open", f) for f in ordered]
     return current + [Line("fixed", f) for f in notice.fixed]
+
+
+def label(line: Line) -> str:
+    """The severity, and the finding's state when it is not simply open: ``High (fixed)``."""
+    severity = line.finding.severity.value.capitalize()
+    return severity if line.status == "open" else f"{severity} ({line.status})"
+
+
+def finding_text(finding: Finding) -> str:
+    where = f" at {finding.path}" if finding.path else ""
+    return f"{finding.rule}{where}: {finding.title}: {finding.evidence}"
+
+
+def fitted(
+    entries: list[Line], most: int, max_bytes: int, message: Callable[[int], dict[str, Any]]
+) -> dict[str, Any]:
+    """``message(shown)`` with as many of the first findings as keep its JSON within
+    ``max_bytes``: a platform refuses a message over its size limit outright, so the findings
+    are halved until it fits (the rest is said as "…and N more")."""
+    shown = min(len(entries), most)
+    while True:
+        body = message(shown)
+        if shown == 0 or len(json.dumps(body).encode()) <= max_bytes:
+            return body
+        shown //= 2
 
 
 def headline(notice: Notice) -> str:
