@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from app.models import FileEdit
+from app.remediation import pom as pom_xml
 from app.remediation import xmltext
 from app.remediation.base import FixContext, FixResult, Outcome, edit
 from app.remediation.pom import descend, preferred
@@ -28,7 +29,6 @@ ARTIFACT = "jib-maven-plugin"
 USER_RULES = ("root-user", "non-numeric-user")
 BASE_RULES = ("non-minimal-base", "shell", "package-manager")
 PREFIXES = ("registry://", "docker://")
-_REFERENCE = re.compile(r"^\$\{(?P<name>[^}]+)\}$")
 _MAX_PARENTS = 10
 # Where Maven reads a plugin's declaration, under <project> or a <profile>.
 _BUILD_PLUGINS = (
@@ -57,13 +57,10 @@ class Pom:
     doc: xmltext.XmlDocument
 
     def property(self, key: str) -> xmltext.Node | None:
-        properties = self.doc.root.child("properties")
-        return properties.child(key) if properties is not None else None
+        return pom_xml.project_property(self.doc, key)
 
     def plugins(self, artifact: str = ARTIFACT) -> list[xmltext.Node]:
-        return [
-            p for p in self.doc.root.iter("plugin") if self.value(p.child("artifactId")) == artifact
-        ]
+        return pom_xml.plugins(self.doc, artifact)
 
     def profile_properties(self, key: str) -> list[tuple[str, xmltext.Node]]:
         """``key`` in each ``<profiles><profile><properties>``, with the profile's id."""
@@ -92,9 +89,7 @@ class Pom:
         return None
 
     def value(self, node: xmltext.Node | None) -> str:
-        if node is None or node.self_closing:
-            return ""
-        return self.doc.text(node).strip()
+        return pom_xml.value(self.doc, node)
 
 
 class Poms:
@@ -382,7 +377,7 @@ def _change(
 ) -> str:
     """Queue the change of one element's value, following a ``${name}`` to its definition."""
     current = pom.value(node)
-    reference = _REFERENCE.match(current)
+    reference = pom_xml.REFERENCE.match(current)
     if reference:
         definition = poms.definition(reference["name"])
         if definition is None:

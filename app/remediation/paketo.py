@@ -17,6 +17,7 @@ import re
 
 from app.models import FileEdit
 from app.remediation import gradle_script, project_toml, xmltext
+from app.remediation import pom as pom_xml
 from app.remediation.base import FixContext, FixResult, Outcome, edit
 from app.remediation.gcp_buildpacks import App, language
 from app.remediation.pom import descend, preferred
@@ -39,7 +40,6 @@ _BOOT_VERSION = re.compile(
     r"""org\.springframework\.boot['"][ \t]*\)?[ \t]*\.?[ \t]*(?P<keyword>version)"""
     r"""[ \t]*\(?[ \t]*['"](?P<major>\d+)\."""
 )
-_REFERENCE = re.compile(r"^\$\{(?P<name>[^}]+)\}$")
 
 
 class NotEdited(ValueError):
@@ -165,9 +165,7 @@ def set_spring_boot_builder(pom: str, image: str) -> str | None:
     """
     source = pom.encode("utf-8")
     doc = xmltext.parse(source)
-    project = doc.root
-    properties = project.child("properties")
-    plugins = [p for p in project.iter("plugin") if _artifact(doc, p) == BOOT_PLUGIN]
+    plugins = pom_xml.plugins(doc, BOOT_PLUGIN)
     if not plugins:
         return None
     configured = [p for p in plugins if p.child("configuration") is not None]
@@ -176,31 +174,31 @@ def set_spring_boot_builder(pom: str, image: str) -> str | None:
         node
         for node in (
             *(descend(p, "configuration", "image", "runImage") for p in targets),
-            _property(properties, RUN_IMAGE_PROPERTY),
+            pom_xml.project_property(doc, RUN_IMAGE_PROPERTY),
         )
-        if node is not None and not node.self_closing and doc.text(node).strip()
+        if pom_xml.value(doc, node)
     ]
     if run_images:
         node = run_images[0]
         raise NotEdited(
-            f"<{node.tag}>{doc.text(node).strip()}</{node.tag}> is set: the new builder would "
+            f"<{node.tag}>{pom_xml.value(doc, node)}</{node.tag}> is set: the new builder would "
             "still run the app on that run image; change both by hand"
         )
     builders = [b for p in targets if (b := descend(p, "configuration", "image", "builder"))]
-    defined = _property(properties, BUILDER_PROPERTY)
+    defined = pom_xml.project_property(doc, BUILDER_PROPERTY)
     if not builders and defined is not None:
-        unchanged = doc.text(defined).strip() == image
+        unchanged = pom_xml.value(doc, defined) == image
         return _apply(doc, [] if unchanged else [xmltext.set_text(doc, defined, image)])
     splices = {
         (s.start, s.end): s  # two plugins may share one ${property}: edit it once
         for p in targets
-        if (s := _builder_splice(doc, p, properties, image)) is not None
+        if (s := _builder_splice(doc, p, image)) is not None
     }
     return _apply(doc, list(splices.values()))
 
 
 def _builder_splice(
-    doc: xmltext.XmlDocument, plugin: xmltext.Node, properties: xmltext.Node | None, image: str
+    doc: xmltext.XmlDocument, plugin: xmltext.Node, image: str
 ) -> xmltext.Splice | None:
     configuration = plugin.child("configuration")
     if configuration is None:
@@ -211,9 +209,9 @@ def _builder_splice(
     element = image_node.child("builder")
     if element is None:
         return xmltext.append_child(doc, image_node, ["builder"], image)
-    current = "" if element.self_closing else doc.text(element).strip()
-    reference = _REFERENCE.match(current)
-    definition = _property(properties, reference["name"]) if reference else None
+    current = pom_xml.value(doc, element)
+    reference = pom_xml.REFERENCE.match(current)
+    definition = pom_xml.project_property(doc, reference["name"]) if reference else None
     if definition is not None:
         # Change the value where it is defined, not the reference to it.
         if doc.text(definition).strip() == image:
@@ -280,15 +278,6 @@ def _append_block(script: gradle_script.Script, header: str) -> str:
     if not text.endswith("\n"):
         return text + nl + nl + block  # the file had no final newline; neither does it now
     return text + ("" if text.endswith(nl + nl) else nl) + block + nl
-
-
-def _property(properties: xmltext.Node | None, key: str) -> xmltext.Node | None:
-    return properties.child(key) if properties is not None else None
-
-
-def _artifact(doc: xmltext.XmlDocument, plugin: xmltext.Node) -> str:
-    artifact = plugin.child("artifactId")
-    return doc.text(artifact).strip() if artifact is not None else ""
 
 
 def _apply(doc: xmltext.XmlDocument, splices: list[xmltext.Splice]) -> str:

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 from app.remediation import xmltext
+
+REFERENCE = re.compile(r"^\$\{(?P<name>[^}]+)\}$")  # a value that is one ${property}, whole
+
+
+def value(doc: xmltext.XmlDocument, node: xmltext.Node | None) -> str:
+    """An element's trimmed text; '' for a missing or empty (``<x/>``) element."""
+    if node is None or node.self_closing:
+        return ""
+    return doc.text(node).strip()
+
+
+def project_property(doc: xmltext.XmlDocument, key: str) -> xmltext.Node | None:
+    """``<properties><key>`` of the project itself (profiles' properties are not included)."""
+    properties = doc.root.child("properties")
+    return properties.child(key) if properties is not None else None
+
+
+def plugins(doc: xmltext.XmlDocument, artifact: str) -> list[xmltext.Node]:
+    """Every declaration of the plugin ``artifact``: build, pluginManagement and profiles."""
+    return [p for p in doc.root.iter("plugin") if value(doc, p.child("artifactId")) == artifact]
 
 
 def descend(node: xmltext.Node, *tags: str) -> xmltext.Node | None:
@@ -15,9 +37,9 @@ def descend(node: xmltext.Node, *tags: str) -> xmltext.Node | None:
     return node
 
 
-def preferred(plugins: list[xmltext.Node]) -> xmltext.Node:
+def preferred(declarations: list[xmltext.Node]) -> xmltext.Node:
     """The declaration the build runs: ``<build><plugins>`` over ``<pluginManagement>``."""
-    for plugin in plugins:
+    for plugin in declarations:
         if plugin.path()[-3:-1] == ["build", "plugins"]:
             return plugin
-    return plugins[0]
+    return declarations[0]
