@@ -236,11 +236,18 @@ def _measure(states: list[ImageState], week: str, end: datetime) -> WeekPosture:
 
 
 def weekly_posture(
-    session: Session, weeks: int = 12, now: datetime | None = None
+    session: Session,
+    weeks: int = 12,
+    now: datetime | None = None,
+    *,
+    timeline: Timeline | None = None,
 ) -> list[WeekPosture]:
-    """The last ``weeks`` ISO weeks, oldest first, the current (partial) one last."""
+    """The last ``weeks`` ISO weeks, oldest first, the current (partial) one last.
+
+    A page that also asks other questions of the same moment passes its ``timeline``, so
+    the tables are read once per request."""
     now = now or utcnow()
-    timeline = Timeline(session)
+    timeline = timeline or Timeline(session)
     current_end = _week_end(now)
     result = []
     for back in range(weeks - 1, -1, -1):

@@ -162,10 +162,12 @@ def _matches(item: dict[str, Any], filters: ImageFilters) -> bool:
     return not filters.status or wanted.get(filters.status, False)
 
 
-def images(session: Session, filters: ImageFilters | None = None) -> dict[str, Any]:
+def images(
+    session: Session, filters: ImageFilters | None = None, *, timeline: Timeline | None = None
+) -> dict[str, Any]:
     """Tracked images (one per tag) with their status per concern, filtered and paginated."""
     filters = filters or ImageFilters()
-    timeline, fixes, now = Timeline(session), _Fixes(session), utcnow()
+    timeline, fixes, now = timeline or Timeline(session), _Fixes(session), utcnow()
     tags = session.scalars(
         select(ImageTagRow).order_by(
             ImageTagRow.registry_name, ImageTagRow.repository, ImageTagRow.tag
@@ -190,9 +192,9 @@ def images(session: Session, filters: ImageFilters | None = None) -> dict[str, A
     }
 
 
-def facets(session: Session) -> dict[str, list[str]]:
+def facets(session: Session, *, timeline: Timeline | None = None) -> dict[str, list[str]]:
     """The values the images filters can take."""
-    timeline = Timeline(session)
+    timeline = timeline or Timeline(session)
     builders = {
         kind
         for scan_facts in timeline.scans.values()
@@ -359,9 +361,9 @@ def events(session: Session, status: str | None = None, limit: int = 50) -> list
     ]
 
 
-def counts(session: Session) -> dict[str, dict[str, int]]:
+def counts(session: Session, *, timeline: Timeline | None = None) -> dict[str, dict[str, int]]:
     """Images failing each rule, findings per rule, and images per builder, as of now."""
-    states = Timeline(session).states(utcnow())
+    states = (timeline or Timeline(session)).states(utcnow())
     images_by_rule: Counter[str] = Counter()
     by_builder: Counter[str] = Counter()
     for state in states:

@@ -68,8 +68,9 @@ def image_filters(args: Any) -> queries.ImageFilters:
 @require_login
 def overview() -> str:
     with _db().session() as db_session:
-        weeks = posture.weekly_posture(db_session)
-        counts = queries.counts(db_session)
+        timeline = posture.Timeline(db_session)
+        weeks = posture.weekly_posture(db_session, timeline=timeline)
+        counts = queries.counts(db_session, timeline=timeline)
         events = queries.events(db_session, status=request.args.get("events") or None, limit=25)
     return render_template(
         "dashboard/overview.html",
@@ -90,8 +91,9 @@ def overview() -> str:
 def images() -> str:
     filters = image_filters(request.args)
     with _db().session() as db_session:
-        page = queries.images(db_session, filters)
-        facets = queries.facets(db_session)
+        timeline = posture.Timeline(db_session)
+        page = queries.images(db_session, filters, timeline=timeline)
+        facets = queries.facets(db_session, timeline=timeline)
     args = {k: v for k, v in request.args.items() if v and k != "page"}
     return render_template(
         "dashboard/images.html",
