@@ -7,7 +7,9 @@ against it, exactly as registry reads are.
 
 from __future__ import annotations
 
+import io
 import json
+import posixpath
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,36 @@ from app.registry.client import (
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LEGACY_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+MAX_LINKS = 8  # a member that is a link to a link …: Docker writes one at most
+
+
+class _Member(io.RawIOBase):
+    """One archive member, read through a file handle of its own.
+
+    tarfile's members share the archive's file object and seek it before each read, so two
+    layers walked at once on two threads read each other's bytes. A handle per member keeps
+    each read where it belongs.
+    """
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        self._file = path.open("rb")
+        self._file.seek(start)
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), self._left)
+        if wanted <= 0:
+            return 0
+        got = self._file.readinto(memoryview(buffer)[:wanted])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 class _Files:
@@ -44,9 +76,28 @@ class _Files:
         if self.tar is None:
             return (self.path / name).is_file()
         try:
-            return self.tar.getmember(name).isfile()
-        except KeyError:
+            self._regular(name)
+        except (KeyError, RegistryError):
             return False
+        return True
+
+    def _regular(self, name: str) -> tarfile.TarInfo:
+        """The member holding ``name``'s bytes, through hard and symbolic links (Docker 25+
+        links a legacy ``<id>/layer.tar`` to its blob). Raises KeyError when it is missing."""
+        assert self.tar is not None  # noqa: S101 - only called for archives
+        member = self.tar.getmember(name)
+        for _ in range(MAX_LINKS):
+            if member.isreg() and not member.issparse():
+                return member
+            if member.issym():
+                directory = posixpath.dirname(member.name)
+                target = posixpath.normpath(posixpath.join(directory, member.linkname))
+            elif member.islnk():
+                target = member.linkname
+            else:
+                raise RegistryError(f"{self.path}: {name!r} is not a regular file")
+            member = self.tar.getmember(target)
+        raise RegistryError(f"{self.path}: {name!r} is a chain of over {MAX_LINKS} links")
 
     def open(self, name: str) -> BinaryIO:
         if self.tar is None:
@@ -55,16 +106,14 @@ class _Files:
                 raise RegistryError(f"{name!r} points outside {self.path}")
             return target.open("rb")
         try:
-            handle = self.tar.extractfile(name)
+            member = self._regular(name)
+            return _Member(self.path, member.offset_data, member.size)  # type: ignore[return-value]
         except KeyError:
-            handle = None
-        except (tarfile.TarError, OSError) as exc:
+            raise RegistryError(f"{self.path}: no file {name!r}") from None
+        except OSError as exc:
             raise RegistryError(
                 f"{self.path}: cannot read {name!r} ({type(exc).__name__})"
             ) from None
-        if handle is None:
-            raise RegistryError(f"{self.path}: no file {name!r}")
-        return handle  # type: ignore[return-value]
 
     def read(self, name: str, cap: int) -> bytes:
         with self.open(name) as handle:
