@@ -121,12 +121,16 @@ def test_a_real_push_becomes_a_fix_branch_and_one_chat_message(service: Service)
     assert git(service.checkout, "status", "--porcelain") == ""
     assert git(service.checkout, "symbolic-ref", "--short", "HEAD").strip() == "main"
 
-    # the registry's own notification is what arrived, and it was processed once
-    events = service.query(
-        "SELECT sender, tag, digest, status FROM events WHERE repository = 'acme/orders'"
-    )
-    assert events == [("distribution", "1.0", digest, "done")]
-    wait_for(lambda: service.chat.messages, 10, "the chat message")
+    # the registry's own notification is what arrived, and it was processed once (the branch
+    # comes before the event is marked done, so wait for that too)
+    def events() -> list[tuple]:
+        return service.query(
+            "SELECT sender, tag, digest, status FROM events WHERE repository = 'acme/orders'"
+        )
+
+    wait_for(lambda: [e[3] for e in events()] == ["done"], 60, "the event to be done")
+    assert events() == [("distribution", "1.0", digest, "done")]
+    wait_for(lambda: service.chat.messages, 60, "the chat message")
     time.sleep(1.0)  # a duplicate would arrive within this time
     [message] = service.chat.messages
     assert (

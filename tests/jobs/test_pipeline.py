@@ -330,10 +330,28 @@ def test_a_running_scan_keeps_its_digest_and_a_dead_one_frees_it(
     with database.session() as session:
         claim = repo.claim_scan(session, push, push.digest or "", lease)
     assert claim.status == "claimed"
-    with pipeline._Heartbeat(database, claim.scan_id, lease):
-        time.sleep(1.5)  # more than two leases: only the renewals keep it
+
+    def lease_until() -> datetime:
         with database.session() as session:
-            assert repo.claim_scan(session, push, push.digest or "", lease).status == "busy"
-    time.sleep(0.8)  # the worker is gone: nobody renews, the lease runs out
-    with database.session() as session:
-        assert repo.claim_scan(session, push, push.digest or "", lease).status == "claimed"
+            until = session.get_one(ScanRow, claim.scan_id).lease_until
+        return until if until.tzinfo else until.replace(tzinfo=UTC)
+
+    first = seen = lease_until()
+    with pipeline._Heartbeat(database, claim.scan_id, lease):
+        deadline = time.monotonic() + 30
+        while seen < first + 2 * lease and time.monotonic() < deadline:  # two leases on
+            time.sleep(0.05)
+            seen = lease_until()
+        assert seen >= first + 2 * lease, "the heartbeat did not renew the lease"
+        with database.session() as session:  # a moment the first lease alone had not covered
+            assert repo.claim_scan(session, push, push.digest or "", lease, now=seen).status == (
+                "busy"
+            )
+    last = lease_until()
+    time.sleep(2 * lease.total_seconds())
+    assert lease_until() == last  # the worker is gone: nobody renews
+    with database.session() as session:  # so once the lease runs out, another may claim it
+        after = last + timedelta(milliseconds=1)
+        assert repo.claim_scan(session, push, push.digest or "", lease, now=after).status == (
+            "claimed"
+        )

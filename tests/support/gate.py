@@ -3,7 +3,8 @@
 A test that must act while a worker is in the middle of a scan cannot count on the scan being
 slow (a 64 MiB layer once took long enough; it no longer does). The test holds the layer
 instead: the worker's fetch of it waits at the gate until the test lets it through, so "the
-scan is running" is a fact, not a race.
+scan is running" is a fact, not a race. The gate also counts what passed it, as it passes,
+so a test can say "no blob was downloaded" without waiting for a log to be written.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ _LONGEST_HOLD = 120.0  # a forgotten gate must not hang the suite
 class BlobGate:
     """Forwards GET and HEAD to ``upstream``; a held blob waits until released."""
 
+    requests: list[tuple[str, str]]  # (method, path) of each request, in arrival order
+
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._held: set[str] = set()
         self._open = threading.Condition()
         self._asked: dict[str, threading.Event] = {}
+        self.requests = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -46,6 +50,10 @@ class BlobGate:
             self._open.notify_all()
         self._server.shutdown()
         self._server.server_close()
+
+    def count(self, method: str, kind: str) -> int:
+        """How many ``method`` requests for ``kind`` (``blobs``, ``manifests``) arrived."""
+        return sum(1 for m, path in list(self.requests) if m == method and f"/{kind}/" in path)
 
     @contextlib.contextmanager
     def holding(self, digest: str) -> Iterator[threading.Event]:
@@ -86,6 +94,7 @@ class BlobGate:
                 return
 
             def _forward(self) -> None:
+                gate.requests.append((self.command, self.path))
                 gate._wait_if_held(self.path)
                 upstream = http.client.HTTPConnection(*gate._upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}

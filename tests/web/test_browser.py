@@ -63,7 +63,7 @@ def test_log_in_see_the_chart_filter_images_and_open_one(server, page) -> None:
     assert "/login" in page.url
     page.fill("#token", "wrong")
     page.click("button[type=submit]")
-    assert page.locator("[role=alert]").is_visible()
+    sync_api.expect(page.locator("[role=alert]")).to_be_visible()  # waits for the new page
     page.fill("#token", API_TOKEN)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
@@ -83,6 +83,7 @@ def test_log_in_see_the_chart_filter_images_and_open_one(server, page) -> None:
     page.screenshot(path=str(OUTPUT / "overview.png"), full_page=True)
 
     page.click("nav >> text=Images")
+    page.wait_for_url(f"{base}/images")
     assert page.locator("#images-table tr.image-row").count() == 3
     page.select_option("#failing", "no secrets")
     page.click("#filters button[type=submit]")
