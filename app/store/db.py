@@ -95,13 +95,14 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def migrate(self) -> None:
-        """Bring the schema to head; safe to call from several processes starting at once."""
+    def migrate(self, to: str = "head") -> None:
+        """Bring the schema to ``to`` (head: the latest); safe to call from several processes
+        starting at once."""
         with self._migration_lock(), self.engine.begin() as connection:
             config = AlembicConfig()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, to)
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:

@@ -10,7 +10,6 @@ same push (an index) count as already reported.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -92,16 +91,17 @@ def _scans_of_push(
     session: Session, registry: str, repository: str, pushed_digest: str, exclude: int
 ) -> list[int]:
     """The finished platform scans whose report is of this pushed digest."""
-    rows = session.execute(
-        select(ScanRow.id, ScanRow.report).where(
-            ScanRow.registry_name == registry,
-            ScanRow.repository == repository,
-            ScanRow.status == "done",
-            ScanRow.id != exclude,
-            ScanRow.report.contains(pushed_digest),
+    return list(
+        session.scalars(
+            select(ScanRow.id).where(
+                ScanRow.registry_name == registry,
+                ScanRow.repository == repository,
+                ScanRow.pushed == pushed_digest,
+                ScanRow.status == "done",
+                ScanRow.id != exclude,
+            )
         )
     )
-    return [scan_id for scan_id, report in rows if json.loads(report)["digest"] == pushed_digest]
 
 
 def _findings(session: Session, scan_ids: list[int]) -> dict[Key, Finding]:

@@ -43,7 +43,7 @@ class ScanFacts:
     digest: str  # the platform manifest's digest
     pushed: str  # the digest that was pushed (an index for multi-platform images)
     finished_at: datetime
-    report: dict | None
+    builder: str | None  # the builder kinds, ", "-joined
     rules: frozenset[str]
     fingerprints: frozenset[str]
 
@@ -181,18 +181,18 @@ def _done_scans(session: Session) -> dict[int, ScanFacts]:
             ScanRow.digest,
             ScanRow.finished_at,
             ScanRow.started_at,
-            ScanRow.report,
+            ScanRow.pushed,
+            ScanRow.builder,
         ).where(ScanRow.status == "done")
     ):
-        report = parse_report(row.report)
         scans[row.id] = ScanFacts(
             id=row.id,
             registry=row.registry_name,
             repository=row.repository,
             digest=row.digest,
-            pushed=(report or {}).get("digest") or row.digest,
+            pushed=row.pushed or row.digest,
             finished_at=_aware(row.finished_at or row.started_at),
-            report=report,
+            builder=row.builder,
             rules=frozenset(rules[row.id]),
             fingerprints=frozenset(prints[row.id]),
         )

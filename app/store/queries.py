@@ -48,15 +48,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _builder(scans: tuple[ScanFacts, ...]) -> str | None:
-    kinds = sorted(
-        {
-            platform["builder"].get("kind")
-            for scan in scans
-            for platform in (scan.report or {}).get("platforms", [])
-            if isinstance(platform.get("builder"), dict) and platform["builder"].get("kind")
-        }
-    )
-    return ", ".join(kinds) or None
+    kinds = {kind for scan in scans if scan.builder for kind in scan.builder.split(", ")}
+    return ", ".join(sorted(kinds)) or None
 
 
 def _concerns(state: ImageState | None) -> dict[str, str]:
@@ -193,12 +186,13 @@ def images(
 
 
 def facets(session: Session, *, timeline: Timeline | None = None) -> dict[str, list[str]]:
-    """The values the images filters can take."""
+    """The values the images filters can take: builders of the images as they are now (a
+    builder only an image's past used would filter to nothing)."""
     timeline = timeline or Timeline(session)
     builders = {
         kind
-        for scan_facts in timeline.scans.values()
-        for kind in (_builder((scan_facts,)) or "").split(", ")
+        for state in timeline.states(utcnow())
+        for kind in (_builder(state.scans) or "").split(", ")
         if kind
     }
     registries = session.scalars(select(ImageTagRow.registry_name).distinct())

@@ -300,6 +300,10 @@ def finish_scan(session: Session, scan_id: int, report: Report) -> None:
     row = session.get_one(ScanRow, scan_id)
     row.status, row.finished_at, row.error = "done", utcnow(), None
     row.report = json.dumps(report.to_dict(), sort_keys=True)
+    row.pushed = report.digest
+    row.builder = (
+        ", ".join(sorted({p.builder.kind for p in report.platforms if p.builder.kind})) or None
+    )
     row.findings = [
         FindingRow(
             rule=f.rule,

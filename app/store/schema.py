@@ -85,7 +85,10 @@ class ScanRow(Base):
     """One analysis of one manifest digest; the unique key is what makes jobs idempotent."""
 
     __tablename__ = "scans"
-    __table_args__ = (UniqueConstraint("registry", "repository", "digest", name="uq_scans_digest"),)
+    __table_args__ = (
+        UniqueConstraint("registry", "repository", "digest", name="uq_scans_digest"),
+        Index("ix_scans_pushed", "registry", "repository", "pushed"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     registry_name: Mapped[str] = mapped_column("registry", String(64))
@@ -98,6 +101,9 @@ class ScanRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     report: Mapped[str | None] = mapped_column(Text)  # tightship.report/v1 JSON
+    # From the report, for the questions asked of every scan (the dashboard's timeline):
+    pushed: Mapped[str | None] = mapped_column(String(100))  # the report's (pushed) digest
+    builder: Mapped[str | None] = mapped_column(String(100))  # its builder kinds, ", "-joined
     error: Mapped[str | None] = mapped_column(Text)
 
     findings: Mapped[list[FindingRow]] = relationship(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -77,6 +78,45 @@ def test_migrations_are_idempotent_and_match_the_models(database: Database) -> N
     with database.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+def test_scans_stored_before_the_pushed_and_builder_columns_get_them_from_their_reports(
+    database: Database,
+) -> None:
+    """Migration 0005 fills the new columns for scans already in the store; the dashboard and
+    the finding history read only the columns from then on."""
+    database.migrate(to="0004")
+    scans = ScanRow.__table__
+    stored = report()
+    rows = [
+        ("sha256:" + "a" * 64, "done", json.dumps(stored.to_dict(), sort_keys=True)),
+        ("sha256:" + "b" * 64, "done", "{not json"),
+        ("sha256:" + "c" * 64, "running", None),
+    ]
+    with database.engine.begin() as connection:
+        for digest, status, text in rows:
+            connection.execute(
+                scans.insert().values(
+                    registry="local",
+                    host="reg:5000",
+                    repository="acme/orders",
+                    digest=digest,
+                    status=status,
+                    attempts=1,
+                    started_at=NOW,
+                    report=text,
+                )
+            )
+    database.migrate()
+    with database.session() as session:
+        found = session.execute(
+            select(ScanRow.digest, ScanRow.pushed, ScanRow.builder).order_by(ScanRow.digest)
+        ).all()
+    assert [tuple(r) for r in found] == [
+        (rows[0][0], stored.digest, "jib"),
+        (rows[1][0], None, None),  # unreadable: no report, as before
+        (rows[2][0], None, None),
+    ]
 
 
 def test_events_are_stored_once_per_delivery_id(database: Database) -> None:
