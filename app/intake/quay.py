@@ -1,5 +1,11 @@
 """Quay.io and Project Quay ``repo_push`` notifications: no signature and no custom headers,
-so a token in the URL (``?token=…``); tags only, no digests (resolved at scan time)."""
+so a token in the URL (``?token=…``); tags only, no digests (resolved at scan time).
+
+Two pushes of one tag send byte-identical bodies (no digest, no time, no id), so the body
+cannot name a delivery: each one is named by the moment it arrived. Quay never retries a
+delivery, so no re-delivery is lost by that; a second push while the first is still waiting
+for its scan is recognised by the store's (repository, tag) window instead, and that scan
+resolves the tag to the newest image anyway."""
 
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | Ig
             sender=name,
             registry=registry,
             delivery=delivery,
-            delivery_id=f"body-{delivery.digest}-{index}",
+            delivery_id=f"quay-{delivery.received_at:%Y%m%dT%H%M%S.%f}-{delivery.digest}-{index}",
             repository=body.get("repository"),
             tag=tag,
         )

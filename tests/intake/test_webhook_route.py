@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from app import create_app
 from app.config import Settings
+from app.store import repo
 from app.store.db import Database
 from app.store.schema import EventRow
 from tests.conftest import FIXTURES, TOKEN
@@ -303,6 +304,42 @@ def test_the_same_image_pushed_again_within_minutes_is_not_scheduled_twice(
     rows = stored(app)
     assert rows[1].reason == f"a re-delivery of event {rows[0].id}"
     assert queued(app) == 1
+
+
+def test_a_tag_pushed_again_to_quay_is_scanned_again_once_the_first_scan_started(
+    make_settings, database_url: str
+) -> None:
+    """Quay sends the same bytes for every push of a tag: no id, digest or time to tell
+    them apart. A second push while the first still waits adds nothing (its scan resolves
+    the tag to the newest image); once that scan has resolved it, a push is a new event."""
+    app = create_app(
+        make_settings(
+            storage={"database_url": database_url},
+            registries=[
+                {
+                    "name": "quay",
+                    "sender": "quay",
+                    "url": "https://quay.io",
+                    "webhook": {"token": TOKEN},
+                }
+            ],
+        )
+    )
+    client, db = app.test_client(), app.extensions["tightship.db"]
+    body = (FIXTURES / "webhooks/quay/repo_push-redhat-quay-docs.json").read_bytes()
+
+    def push() -> dict:
+        return client.post(f"/webhooks/quay?token={TOKEN}", data=body).json
+
+    assert push() == {"queued": 1, "ignored": 0, "duplicates": 0}
+    assert push() == {"queued": 0, "ignored": 1, "duplicates": 0}  # the first still waits
+    first = stored(app)[0].id
+    with db.session() as session:  # the first job resolves the tag, as the pipeline does
+        repo.resolve_event_digest(session, first, "sha256:" + "a" * 64)
+        repo.finish_event(session, first, "done", None, None)
+    assert push() == {"queued": 1, "ignored": 0, "duplicates": 0}
+    assert [row.status for row in stored(app)] == ["done", "ignored", "queued"]
+    db.dispose()
 
 
 SENDER_AUTH = {
