@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 
 from app.analysis.layers import Hit
+from app.analysis.secrets import URL_USERINFO
 
 RULE = "capture"
 MAX_CAPTURE = 64 * 1024
 EXACT = frozenset({"etc/passwd", "etc/os-release", "usr/lib/os-release", "lib/os-release"})
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 _REMOTE_URL = re.compile(r'(?m)^\s*(\[remote "[^"\n]*"\]|url\s*=\s*\S+)\s*$')
 
 
@@ -28,5 +28,5 @@ def inspect(path: str, data: bytes) -> list[Hit]:
         # Only the remotes' section names and URLs: a git config can also hold credentials
         # (actions/checkout's http extraheader), which must never be stored.
         lines = [m.group(1) for m in _REMOTE_URL.finditer(text)]
-        text = _USERINFO.sub(r"\1", "\n".join(lines))
+        text = URL_USERINFO.sub(r"\1", "\n".join(lines))
     return [Hit(RULE, path, "captured", text=text)]

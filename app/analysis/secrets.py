@@ -61,7 +61,11 @@ _PRIVATE_KEY = re.compile(
     rb"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
 )
 _KEY_BODY_MAX = 16 * 1024  # the END marker is looked for this far: no regex backtracking
-_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@")
+# The user-info of a URL runs to the last "@" before the host's end, as URL parsers read it:
+# a password holding "@" (they do: ``p@ssw0rd``) is one value, not a password and a host.
+_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s:@]+):([^/?#\s]+)@")
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]+@")  # to cut it out whole
+_SHORTEST_ELSEWHERE = 8  # a shorter URL password is redacted in its URL only, not everywhere
 _GIT_EXTRAHEADER = re.compile(
     rb"(?im)^\s*extraheader\s*=\s*authorization:\s*(?:basic|bearer)\s+(\S{8,})"
 )
@@ -72,8 +76,13 @@ _NPMRC = re.compile(rb"(?m)(?:_authToken|_auth|_password)\s*=\s*([^\s$][^\s]{7,}
 _PYPIRC = re.compile(rb"(?m)^\s*password\s*[=:]\s*(\S{6,})\s*$")
 _NETRC = re.compile(rb"(?:^|\s)password\s+(\S{4,})")
 _GIT_CREDENTIALS = re.compile(rb"(?m)^\s*https?://[^:/\s]+:([^@\s]{4,})@\S+")
-_DOCKER_AUTH = re.compile(rb'"auth"\s*:\s*"([A-Za-z0-9+/=]{8,})"')
+# "identitytoken" is what `az acr login` and other OAuth logins write instead of "auth".
+_DOCKER_AUTH = re.compile(
+    rb'"(?:auth|identitytoken|registrytoken)"\s*:\s*"([A-Za-z0-9+/=._-]{8,})"'
+)
 _KUBE_SECRET = re.compile(rb"(?m)^\s*(?:token|client-key-data|password)\s*:\s*[\"']?([^\s\"']{8,})")
+_KUBE_JSON = re.compile(rb'"kind"\s*:\s*"Config"')  # kubectl writes YAML, but JSON is valid
+_KUBE_JSON_SECRET = re.compile(rb'"(?:token|client-key-data|password)"\s*:\s*"([^"]{8,})"')
 
 SECRET_NAME = re.compile(
     r"(?i)(PASSW(OR)?D|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH_?KEY|"
@@ -114,13 +123,29 @@ _PATH_PREFIXES = (
 )
 
 
+# An address, not a credential: a URL with no user-info and no query (TOKEN_ENDPOINT=https://…),
+# or a file named by a key or config extension (GOOGLE_APPLICATION_CREDENTIALS=/srv/sa.json).
+_ADDRESS = re.compile(r"(?i)^[a-z][a-z0-9+.-]*://[^@\s?#]*$")
+_KEY_FILE = re.compile(
+    r"(?i)^[\w./~-]*\.(?:json|pem|key|p12|pfx|crt|cer|der|jks|keystore|ya?ml|txt|env|properties|"
+    r"conf|ini|toml)$"
+)
+
+
+def placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER.match(value.strip().strip("'\"")))
+
+
 def real_looking(value: str) -> bool:
-    """A value a person would call a credential: not empty, not a placeholder, not a path."""
+    """A value a person would call a credential: not empty, not a placeholder, not a path or
+    an address."""
     value = value.strip().strip("'\"")
     if len(value) < 8 or _PLACEHOLDER.match(value):
         return False
-    if value.startswith(_PATH_PREFIXES) and " " not in value:
-        return False  # a path to a secret, which is how secrets should be passed
+    if " " not in value and (
+        value.startswith(_PATH_PREFIXES) or _ADDRESS.match(value) or _KEY_FILE.match(value)
+    ):
+        return False  # where a secret is, which is how secrets should be passed
     return not value.isdigit()
 
 
@@ -146,15 +171,16 @@ def in_file(path: str, data: bytes) -> list[Secret]:
     """Every secret this file's content holds, judged by content and by what kind of file it is."""
     base = path.rsplit("/", 1)[-1]
     found: list[Secret] = []
+    account = _JSON_PRIVATE_KEY.search(data) if _SERVICE_ACCOUNT.search(data) else None
+    if account:
+        found.append(Secret("GCP service-account key", fingerprint(account.group(1))))
     for match in _PRIVATE_KEY.finditer(data):
+        if account and account.start(1) <= match.start() < account.end(1):
+            continue  # the service account's own key: one credential, one finding
         end = data.find(b"-----END", match.end(), match.end() + _KEY_BODY_MAX)
         body = data[match.end() : end].strip() if end >= 0 else b""
         if len(body) >= 32:  # a real key, not a docstring that mentions the marker
             found.append(Secret(match.group(1).decode().lower(), fingerprint(body)))
-    if _SERVICE_ACCOUNT.search(data):
-        key = _JSON_PRIVATE_KEY.search(data)
-        if key:
-            found.append(Secret("GCP service-account key", fingerprint(key.group(1))))
     if b"secret_access_key" in data.lower():  # the literal first: ten times faster than the regex
         found += _by_pattern(_AWS_SECRET, data, "AWS secret access key")
     if base == ".npmrc":
@@ -172,6 +198,8 @@ def in_file(path: str, data: bytes) -> list[Secret]:
             found += _by_pattern(_DOCKER_AUTH, data, "registry credential")
     elif b"kind: Config" in data and b"clusters:" in data:
         found += _by_pattern(_KUBE_SECRET, data, "kubeconfig credential")
+    elif b'"clusters"' in data and _KUBE_JSON.search(data):
+        found += _by_pattern(_KUBE_JSON_SECRET, data, "kubeconfig credential")
     if base == ".env" or base.startswith(".env.") or base.endswith(".env"):
         found += _dotenv(data)
     seen = {secret.fingerprint for secret in found}
@@ -183,7 +211,9 @@ def _by_pattern(pattern: re.Pattern[bytes], data: bytes, kind: str) -> list[Secr
     result = []
     for match in pattern.finditer(data):
         value = match.group(1).decode("utf-8", "replace")
-        if real_looking(value) or len(value) >= 16:
+        # In a credentials file a long value is a credential even where it looks like a path;
+        # a placeholder (${NPM_TOKEN}, <your-token-here>) never is, however long.
+        if not placeholder(value) and (real_looking(value) or len(value) >= 16):
             result.append(Secret(kind, fingerprint(match.group(1))))
     return result
 
@@ -211,8 +241,19 @@ def scrub(text: str, name: str | None = None) -> tuple[str, list[Secret]]:
     given (an ENV variable's name), the whole value if the name means a secret.
     """
     found: list[tuple[Secret, str]] = []
-    for match in _URL_CREDENTIAL.finditer(text):
-        found.append((Secret("credentials in a URL", fingerprint(match.group(3))), match.group(3)))
+
+    def in_url(match: re.Match[str]) -> str:
+        password = match.group(3)
+        secret = Secret("credentials in a URL", fingerprint(password))
+        if len(password) >= _SHORTEST_ELSEWHERE:  # the same value elsewhere in the text too
+            found.append((secret, password))
+        else:
+            found.append((secret, ""))
+        return f"{match.group(1)}{match.group(2)}:<redacted {secret.fingerprint}>@"
+
+    # In place, by position: a short password ("p") replaced wherever it occurs would mangle
+    # the text around it without hiding anything more.
+    text = _URL_CREDENTIAL.sub(in_url, text)
     for kind, value in _token_values(text.encode("utf-8", "surrogateescape")):
         original = value.decode("utf-8", "surrogateescape")
         found.append((Secret(kind, fingerprint(original)), original))
@@ -225,6 +266,7 @@ def scrub(text: str, name: str | None = None) -> tuple[str, list[Secret]]:
         found.append((Secret(f"{name} value", fingerprint(value)), value))
     secrets: dict[str, Secret] = {}  # one per value, named by the first (most specific) match
     for secret, original in sorted(found, key=lambda item: -len(item[1])):
-        text = text.replace(original, f"<redacted {secret.fingerprint}>")
+        if original:
+            text = text.replace(original, f"<redacted {secret.fingerprint}>")
         secrets.setdefault(secret.fingerprint, secret)
     return text, list(secrets.values())

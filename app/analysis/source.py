@@ -13,7 +13,8 @@ from app.models import SourceHint
 SOURCE = "org.opencontainers.image.source"
 REVISION = "org.opencontainers.image.revision"
 PROJECT = "io.buildpacks.project.metadata"
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@]+@")  # spaces too: "<redacted …>"
+# A label holds one URL, so its user-info runs to the last "@" before the path, spaces and all.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#]+@")
 _REMOTE = re.compile(r'(?ms)^\[remote "origin"\][^\[]*?^\s*url\s*=\s*(\S+)')
 
 

@@ -97,8 +97,12 @@ inspectors = (_Inspector(),)
 
 def judge(view: ImageView) -> list[Finding]:
     findings = []
-    for layer, hit in view.hits(RULE):
+    hits = list(view.hits(RULE))
+    present = {(hit.path, hit.detail) for layer, hit in hits if view.current(layer, hit.path)}
+    for layer, hit in hits:
         digest = view.layer_digests[layer]
+        if (hit.path, hit.detail) in present and not view.current(layer, hit.path):
+            continue  # written again unchanged above (a chown layer): reported where it is now
         if view.current(layer, hit.path):
             findings.append(
                 Finding(
