@@ -19,7 +19,9 @@ _REMOTE_URL = re.compile(r'(?m)^\s*(\[remote "[^"\n]*"\]|url\s*=\s*\S+)\s*$')
 
 
 def wants(path: str, size: int) -> bool:
-    return size <= MAX_CAPTURE and (path in EXACT or path.endswith(".git/config"))
+    # Any small file named passwd: /etc/passwd may be a link (to usr/lib/passwd, a Nix store
+    # path …), and a single streaming pass cannot know where a later layer's link will lead.
+    return size <= MAX_CAPTURE and (path in EXACT or path.endswith((".git/config", "/passwd")))
 
 
 def inspect(path: str, data: bytes) -> list[Hit]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,7 +20,6 @@ DEPENDENCY_DIRS = frozenset(
         "vendor",
         ".m2",
         ".gradle",
-        "go",
         "gems",
         "bower_components",
         "jspm_packages",
@@ -29,7 +29,6 @@ DEPENDENCY_DIRS = frozenset(
 SYSTEM_PREFIXES = (
     "usr/include/",
     "usr/share/",
-    "usr/src/",
     "usr/lib/",
     "usr/libexec/",
     "usr/local/go/",
@@ -45,6 +44,17 @@ SYSTEM_PREFIXES = (
     "sys/",
     "root/.cache/",
     "layers/",
+)
+# Go's module cache ($GOPATH/pkg/mod, whatever GOPATH is: /go, /root/go, $HOME/go) holds each
+# module as <module path>@<version>/ and its downloads under cache/download/<module>/@v/. A
+# directory named go is not a dependency: /go/src/<app> is GOPATH mode's place for the app.
+_GO_MODULE_CACHE = re.compile(r"(?:^|/)pkg/mod/[^@]*@[^/]*/")
+# /usr/src is where the official golang and node images' docs put the app (WORKDIR
+# /usr/src/app); what distribution packages install there is not the app's: kernel headers
+# and sources (linux-headers-*, linux-kbuild-*, linux-source-*; RHEL's kernels/), RHEL's
+# debugsource trees (debug/), Debian's googletest, gtest, gmock and rust-src (rustc-<version>).
+_PACKAGED_SOURCES = re.compile(
+    r"usr/src/(?:linux|linux-[^/]*|kernels|debug|googletest|gtest|gmock|rustc-[^/]*)/"
 )
 
 
@@ -76,9 +86,23 @@ class ImageView:
             if hit.rule == rule
         ]
 
+    def located(self, path: str) -> str | None:
+        """Where an entry a layer wrote at ``path`` is in the final tree. A tar path may go
+        through a directory symlink (``app`` → ``/srv/app``): runtimes, and ``Filesystem``,
+        put the entry where the link leads. The last name is not followed: a link there has
+        replaced the file. None when the directory is gone."""
+        directory, _, name = path.rpartition("/")
+        if not directory:
+            return path
+        resolved = self.fs.resolve(directory)
+        if resolved is None:
+            return None
+        return f"{resolved}/{name}" if resolved else name
+
     def current(self, layer: int, path: str) -> bool:
         """True when the file ``layer`` wrote at ``path`` is the one in the final image."""
-        found = self.fs.get(path)
+        located = self.located(path)
+        found = self.fs.get(located) if located is not None else None
         return found is not None and found[1] == layer
 
     def captured(self, path: str) -> str | None:
@@ -87,7 +111,7 @@ class ImageView:
         if resolved is None:
             return None
         for layer, hit in self.hits("capture"):
-            if hit.path == resolved and self.current(layer, resolved):
+            if self.located(hit.path) == resolved and self.current(layer, hit.path):
                 return hit.text
         return None
 
@@ -95,4 +119,16 @@ class ImageView:
         """In one of the application's layers, and not a dependency or system tree."""
         if layer not in self.app_layers or path.startswith(SYSTEM_PREFIXES):
             return False
+        if path.startswith("usr/src/") and self._packaged_source(path):
+            return False
+        if "pkg/mod/" in path and _GO_MODULE_CACHE.search(path):  # the literal first: per file
+            return False
         return not any(part in DEPENDENCY_DIRS for part in path.split("/")[:-1])
+
+    def _packaged_source(self, path: str) -> bool:
+        """Under a tree of /usr/src that a distribution package installs: a known one, or a
+        DKMS module's source (``/usr/src/<module>-<version>/dkms.conf``, any name)."""
+        if _PACKAGED_SOURCES.match(path):
+            return True
+        tree = "/".join(path.split("/", 3)[:3])
+        return tree != path and self.fs.get(f"{tree}/dkms.conf") is not None

@@ -116,6 +116,69 @@ def test_buildpack_and_dockerfile_leftovers(path: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("usr/src/app/main.go", "source-code"),  # the golang and node images' WORKDIR
+        ("usr/src/app/Makefile", "build-files"),
+        ("usr/src/app/tests/test_a.py", "source-code"),
+        ("go/src/app/main.go", "source-code"),  # GOPATH mode
+        ("app/go/main.go", "source-code"),
+    ],
+)
+def test_single_stage_build_directories_hold_the_apps_source(path: str, rule: str) -> None:
+    assert rules_of([[tars.file(path, "x")]], config(user="65532")) == [rule]
+
+
+def test_the_go_module_cache_is_not_the_apps_source() -> None:
+    layer = [
+        tars.file("go/src/app/main.go", "package main"),
+        tars.file("go/src/app/go.mod", "module acme/app"),
+        tars.file("go/pkg/mod/github.com/gin-gonic/gin@v1.9.1/gin.go", "package gin"),
+        tars.file("go/pkg/mod/github.com/gin-gonic/gin@v1.9.1/Makefile", "all:"),
+        tars.file("root/go/pkg/mod/golang.org/x/net@v0.17.0/http2/server.go", "package http2"),
+    ]
+    found = findings([layer], config(user="65532"))
+    assert [(f.rule, f.path, f.evidence) for f in found] == [
+        ("source-code", "go/src", "1 source files (.go 1), e.g. /go/src/app/main.go"),
+        ("build-files", "go/src/app", "go.mod"),
+    ]
+
+
+def test_sources_that_packages_install_in_usr_src_are_not_the_apps() -> None:
+    layer = [
+        tars.file("usr/src/app/main.c", "int main(void) { return 0; }"),
+        tars.file("usr/src/linux-headers-6.1.0-13-amd64/Makefile", "x"),
+        tars.file("usr/src/linux-headers-6.1.0-13-common/include/linux/kernel.h", "x"),
+        tars.file("usr/src/kernels/5.14.0-362.el9.x86_64/Makefile", "x"),
+        tars.file("usr/src/debug/openssl-3.0.7/ssl/ssl_lib.c", "x"),
+        tars.file("usr/src/googletest/googletest/src/gtest.cc", "x"),
+        tars.file("usr/src/rustc-1.63.0/library/std/src/lib.rs", "x"),
+        tars.file("usr/src/zfs-2.1.11/dkms.conf", 'PACKAGE_NAME="zfs"'),
+        tars.file("usr/src/zfs-2.1.11/module/zfs/arc.c", "x"),
+    ]
+    found = findings([layer], config(user="65532"))
+    assert [(f.rule, f.evidence) for f in found] == [
+        ("source-code", "1 source files (.c 1), e.g. /usr/src/app/main.c")
+    ]
+
+
+def test_dockerfiles_and_containerfiles_by_their_conventional_names() -> None:
+    names = [
+        "Dockerfile.prod",
+        "Dockerfile.dev",
+        "prod.Dockerfile",
+        "api.dockerfile",
+        "Containerfile",
+        "Containerfile.dev",
+        "worker.containerfile",
+    ]
+    layer = [tars.file(f"app/{name}", "FROM scratch") for name in names]
+    layer.append(tars.file("app/dockerfile.py", "import ast"))  # a Dockerfile parser is code
+    [finding] = findings([layer], config(user="65532"), "build-files")
+    assert finding.path == "app" and finding.evidence == ", ".join(sorted(names))
+
+
 @pytest.mark.parametrize("vcs", [".git", ".svn", ".hg", ".bzr"])
 def test_vcs_directories_anywhere(vcs: str) -> None:
     layers = [

@@ -64,8 +64,6 @@ BUILD_NAMES = frozenset(
         "Makefile",
         "makefile",
         "GNUmakefile",
-        "Dockerfile",
-        "Containerfile",
         "cloudbuild.yaml",
         "cloudbuild.yml",
         "project.toml",
@@ -84,6 +82,12 @@ BUILD_NAMES = frozenset(
     }
 )
 _COMPOSE = re.compile(r"^(docker-)?compose(\.[\w-]+)?\.ya?ml$")
+# `docker build -f` and `podman build -f` take any name; these are the conventions for one
+# per environment or service: Dockerfile.prod, prod.Dockerfile, api.dockerfile, Containerfile.dev.
+# A lowercase dockerfile.<ext> is left out: that is code (a dockerfile.py parser), not a build.
+_CONTAINERFILE = re.compile(
+    r"^(?:(?:Docker|Container)file(?:\..+)?|dockerfile|containerfile|.+\.(?:[Dd]ocker|[Cc]ontainer)file)$"
+)
 MAX_FINDINGS = 20
 
 
@@ -102,7 +106,7 @@ def _is_build_file(path: str) -> bool:
     base = parts[-1]
     return (
         base in BUILD_NAMES
-        or base.endswith(".dockerfile")
+        or bool(_CONTAINERFILE.match(base))
         or bool(_COMPOSE.match(base))
         or ".github" in parts[:-1]
     )
