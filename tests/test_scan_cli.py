@@ -14,6 +14,7 @@ import pytest
 from app.demo import oci
 from app.demo.registry import LocalRegistry
 from tests.support import tars
+from tests.support.gate import BlobGate
 from tests.support.layout import docker_archive, oci_layout
 
 SECRET_TOKEN = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"
@@ -164,6 +165,25 @@ def test_errors_exit_2_with_a_message(pushed: str, tmp_path: Path) -> None:
         result = run_scan(*args, data=tmp_path)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_layer_download_that_breaks_off_exits_2_not_1(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """A dropped connection is no finding (``unreadable-layer``, exit 1) and leaves nothing in
+    the facts cache: the next run reads the layer and reports what it holds."""
+    img = oci.image([tars.oci_layer([tars.file("app/server", "\x7fELF" + "cut" * 2000)])], user="1")
+    oci.Pusher(registry.url).image("acme/cut", img, tag="1")
+    with BlobGate(registry.url) as gate:
+        ref = f"{gate.url.removeprefix('http://')}/acme/cut:1"
+        with gate.cutting(img.layers[0].blob.digest):
+            broken = run_scan(ref, data=tmp_path)
+        assert broken.returncode == 2, broken.stderr
+        assert f"layer {img.layers[0].blob.digest}: the download broke off" in broken.stderr
+        assert "Traceback" not in broken.stderr
+        again = run_scan(ref, "--format", "json", data=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["platforms"][0]["findings"] == []
 
 
 def test_ignore_drops_findings(pushed: str, tmp_path: Path) -> None:

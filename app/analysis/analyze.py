@@ -9,6 +9,7 @@ bytes at all: only its manifest is read.
 from __future__ import annotations
 
 import gc
+import io
 import json
 import multiprocessing
 import threading
@@ -31,6 +32,7 @@ FACTS_VERSION = 1  # bump when an inspector changes what it records: cached fact
 PROCESS_THRESHOLD = 64 * 1024**2  # compressed bytes of uncached layers worth worker processes
 _FOREIGN = "foreign"  # Windows base layers live on Microsoft's servers, not in the registry
 _SIGNATURE_TAG = (".sig", ".att", ".sbom")
+_UNKNOWN = "unknown"  # the os and architecture BuildKit gives its attestations
 
 
 class AnalysisError(Exception):
@@ -115,6 +117,7 @@ class Analyzer:
     start_method: str | None = None  # "fork" or "forkserver"; None: chosen per process
 
     stats: Stats = field(default_factory=Stats)
+    _configs: dict[str, ConfigFacts] = field(default_factory=dict)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: ProcessPoolExecutor | None = None
@@ -126,33 +129,71 @@ class Analyzer:
             raise NotAnImage(f"{reference} is a cosign signature or attestation, not an image")
         top = self.source.manifest(reference)
         if not top.is_index:
-            _require_image(top)
+            self._require_image(top)
             return top, [Target(None, top)]
         found = []
         for entry in _entries(top):
+            if (
+                not DIGEST.match(str(entry.get("digest")))
+                or entry.get("mediaType") not in mediatypes.IMAGE_MANIFESTS  # indexes, artifacts
+                or _is_attestation(entry)
+            ):
+                continue
             name = _platform_name(entry)
-            if name is None or _is_attestation(entry):
-                continue
-            if platform != "all" and not _platform_matches(name, platform):
-                continue
-            if entry.get("mediaType") not in mediatypes.IMAGE_MANIFESTS:
-                continue  # nested indexes and artifacts
+            if name == f"{_UNKNOWN}/{_UNKNOWN}" or (name and not _platform_matches(name, platform)):
+                continue  # BuildKit's attestations; other platforms
             child = self.source.manifest(str(entry["digest"]))
             if child.is_index or child.data.get("subject") is not None:
                 continue
-            _require_image(child)
+            if name is None:  # the platform is optional in an index: the image's config says
+                try:
+                    self._require_image(child)
+                except NotAnImage:
+                    continue  # an artifact beside the images
+                name = self.config_facts(child).platform
+                if not _platform_matches(name, platform):
+                    continue
+            else:
+                self._require_image(child)
             found.append(Target(name, child))
         if not found:
             wanted = "any platform" if platform == "all" else platform
             raise AnalysisError(f"index {top.digest} has no image for {wanted}")
         return top, found
 
+    def _require_image(self, manifest: Manifest) -> None:
+        """Raise NotAnImage unless ``manifest`` is an image: not a Helm chart or another
+        artifact, nor a signature, attestation or SBOM pushed by digest (buildx pushes its
+        attestation manifests so, and they name an image config type too). Filesystem layers
+        settle it from the manifest; only a manifest without any has its config read."""
+        _require_image_config(manifest)
+        types = [
+            str(layer.get("mediaType"))
+            for layer in manifest.data.get("layers") or []
+            if isinstance(layer, dict)
+        ]
+        if any(t.startswith(mediatypes.IMAGE_LAYER_PREFIXES) for t in types):
+            return
+        if types and all(t in mediatypes.ATTESTATION_LAYERS for t in types):
+            raise NotAnImage(
+                f"manifest {manifest.digest} is a signature, attestation or SBOM "
+                f"({types[0]!r} layers), not an image"
+            )
+        if self.config_facts(manifest).os == _UNKNOWN:
+            raise NotAnImage(
+                f"manifest {manifest.digest} is an attestation (its config says os "
+                "'unknown'), not an image"
+            )
+
     def config_facts(self, manifest: Manifest) -> ConfigFacts:
         descriptor = manifest.data["config"]
         digest = str(descriptor.get("digest"))
+        if digest in self._configs:  # read already to tell the image's platform
+            return self._configs[digest]
         cached = self._cached("config", digest)
         if cached is not None:
-            return ConfigFacts.from_dict(cached)
+            facts = self._configs[digest] = ConfigFacts.from_dict(cached)
+            return facts
         raw = self.source.blob(digest)
         self.stats.blob_bytes += len(raw)
         try:
@@ -161,7 +202,7 @@ class Analyzer:
             raise AnalysisError(f"image config {digest} is not usable JSON") from exc
         if not isinstance(config, dict):
             raise AnalysisError(f"image config {digest} is not a JSON object")
-        facts = from_config(config)
+        facts = self._configs[digest] = from_config(config)
         self._store("config", digest, facts.to_dict())
         return facts
 
@@ -177,17 +218,9 @@ class Analyzer:
         else:
             self._progress(digest, index, total)
             with self.source.open_blob(digest) as stream:
-                try:
-                    facts = walk_layer(
-                        stream,
-                        digest,
-                        str(descriptor.get("mediaType", "")),
-                        rules.inspectors(),
-                        self.limits,
-                        overlap,
-                    )
-                except ValueError as exc:  # the bytes are not the blob the digest names
-                    raise RegistryError(str(exc)) from exc
+                facts = _walk(
+                    stream, digest, str(descriptor.get("mediaType", "")), self.limits, overlap
+                )
             self._record_walk(facts)
             return facts
         self._layers[digest] = facts
@@ -236,11 +269,7 @@ class Analyzer:
                 future = pool.submit(
                     _walk_blob, opener, digest, str(descriptor.get("mediaType", "")), self.limits
                 )
-                try:
-                    facts = layer_from_dict(future.result())
-                except ValueError as exc:  # the bytes are not the blob the digest names
-                    raise RegistryError(str(exc)) from exc
-                self._record_walk(facts)
+                self._record_walk(layer_from_dict(future.result()))
 
         def here() -> None:
             while (item := layers.take()) is not None:
@@ -315,7 +344,7 @@ class Analyzer:
         with self._lock:
             self.stats.blob_bytes += facts.compressed_bytes
             self.stats.layers_walked += 1
-        if self.cache is not None and (facts.error is None or "download" not in facts.error):
+        if self.cache is not None:
             self._store("layer", facts.digest, layer_to_dict(facts))
         self._layers[facts.digest] = facts
 
@@ -419,8 +448,45 @@ def _walk_blob(
 ) -> dict:
     """Runs in a worker process: walk one layer, return its facts as plain data."""
     with opener(digest) as stream:
-        facts = walk_layer(stream, digest, media_type, rules.inspectors(), limits, overlap=False)
-        return layer_to_dict(facts)
+        return layer_to_dict(_walk(stream, digest, media_type, limits, overlap=False))
+
+
+def _walk(
+    stream: BinaryIO, digest: str, media_type: str, limits: WalkLimits, overlap: bool
+) -> LayerFacts:
+    """``walk_layer``, with the two failures that say nothing about the image raised as
+    RegistryError: bytes that are not the blob the digest names, and a download that broke
+    off (transient: the queue retries the job, ``tightship scan`` exits 2). Neither may
+    become an ``unreadable-layer`` finding, nor facts cached for the digest."""
+    watched = _Watched(stream)
+    try:
+        facts = walk_layer(watched, digest, media_type, rules.inspectors(), limits, overlap)
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from exc
+    if watched.failure is not None:
+        raise RegistryError(
+            f"layer {digest}: the download broke off ({watched.failure}); try again", True
+        )
+    return facts
+
+
+class _Watched(io.RawIOBase):
+    """A blob stream that remembers why reading it failed: the walk records a read failure
+    as the layer's error, like corrupt content, but only this one is the network's fault."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.failure: OSError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            return self._stream.readinto(buffer)  # type: ignore[attr-defined]
+        except OSError as exc:
+            self.failure = exc
+            raise
 
 
 def layer_to_dict(facts: LayerFacts) -> dict:
@@ -451,7 +517,7 @@ def layer_from_dict(data: dict) -> LayerFacts:
     )
 
 
-def _require_image(manifest: Manifest) -> None:
+def _require_image_config(manifest: Manifest) -> None:
     descriptor = manifest.data.get("config")
     if not isinstance(descriptor, dict) or not DIGEST.match(str(descriptor.get("digest"))):
         raise AnalysisError(f"manifest {manifest.digest} has no usable config descriptor")
@@ -468,12 +534,11 @@ def _entries(index: Manifest) -> list[dict]:
 
 
 def _platform_name(entry: dict) -> str | None:
+    """The platform an index entry declares, or None: the field is optional."""
     platform = entry.get("platform")
-    if not isinstance(platform, dict) or not DIGEST.match(str(entry.get("digest"))):
+    if not isinstance(platform, dict):
         return None
     name = f"{platform.get('os')}/{platform.get('architecture')}"
-    if name == "unknown/unknown":
-        return None  # BuildKit's provenance and SBOM attestations
     variant = platform.get("variant")
     return f"{name}/{variant}" if variant else name
 
@@ -486,4 +551,4 @@ def _is_attestation(entry: dict) -> bool:
 
 
 def _platform_matches(name: str, wanted: str) -> bool:
-    return name == wanted or name.startswith(wanted + "/")
+    return wanted == "all" or name == wanted or name.startswith(wanted + "/")

@@ -11,3 +11,21 @@ IMAGE_MANIFESTS = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEXES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 IMAGE_CONFIGS = frozenset({DOCKER_CONFIG, OCI_CONFIG})
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+
+# Layers of manifests that describe an image instead of being one: BuildKit's in-toto
+# attestations, cosign's signatures (simple signing), attestations (DSSE) and SBOMs.
+ATTESTATION_LAYERS = frozenset(
+    {
+        "application/vnd.in-toto+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "text/spdx",
+        "text/spdx+json",
+        "spdx+json",  # what older cosign releases wrote for SPDX JSON
+        "application/vnd.cyclonedx+json",
+        "application/vnd.cyclonedx+xml",
+        "application/vnd.syft+json",
+    }
+)
+# Filesystem layers (OCI's, plain or non-distributable, and Docker's rootfs diffs).
+IMAGE_LAYER_PREFIXES = ("application/vnd.oci.image.layer.", "application/vnd.docker.image.rootfs.")

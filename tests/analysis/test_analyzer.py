@@ -21,6 +21,7 @@ from app.registry.client import _CLIENTS, RegistryBlobOpener
 from app.store.cache import StoreFactsCache
 from app.store.db import Database
 from tests.support import tars
+from tests.support.gate import BlobGate
 
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
 UBUNTU = [
@@ -90,6 +91,33 @@ def test_every_platform_of_an_index_and_no_attestation(registry: LocalRegistry) 
     assert (
         report.platforms[0].base.distro == "ubuntu" and report.platforms[0].base.version == "22.04"
     )
+
+
+def test_an_index_entry_without_a_platform_takes_it_from_the_image_config(
+    registry: LocalRegistry,
+) -> None:
+    """The platform field of an index entry is optional; only an artifact is skipped."""
+    pusher = oci.Pusher(registry.url)
+    plain = oci.image([tars.oci_layer([*UBUNTU, tars.file("armv7", "1")])], architecture="arm")
+    config = {**json.loads(plain.config.data), "variant": "v7"}
+    armv7 = oci.Image(
+        config=oci.Blob(oci.OCI_CONFIG, json.dumps(config).encode()), layers=plain.layers
+    )
+    chart = oci.Image(config=oci.Blob("application/vnd.cncf.helm.config.v1+json", b"{}"), layers=())
+    for img in (armv7, chart):
+        pusher.image("acme/noplatform", img)
+    extra = [armv7.manifest.descriptor(), chart.manifest.descriptor()]
+    _, amd64, arm64 = push_index(registry, "acme/noplatform", extra)
+    top, targets = analyzer(registry, "acme/noplatform").targets("multi")
+    assert [(t.platform, t.manifest.digest) for t in targets] == [
+        ("linux/amd64", amd64.digest),
+        ("linux/arm64/v8", arm64.digest),
+        ("linux/arm/v7", armv7.digest),
+    ]
+    _, only = analyzer(registry, "acme/noplatform").targets("multi", platform="linux/arm")
+    assert [t.platform for t in only] == ["linux/arm/v7"]
+    report = analyzer(registry, "acme/noplatform").report("x", top, targets)
+    assert report.platforms[2].platform == "linux/arm/v7"
 
 
 def test_signatures_and_artifacts_are_not_images(registry: LocalRegistry) -> None:
@@ -245,6 +273,33 @@ def test_a_tampered_blob_stops_every_walker(registry: LocalRegistry, tampered: i
     top, targets = run.targets("1")
     with pytest.raises(RegistryError, match=f"layer sha256:{digest}: content has digest"):
         run.report("x", top, targets)
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["this process", "worker processes"])
+def test_a_layer_download_that_breaks_off_is_a_transient_error_and_not_cached(
+    registry: LocalRegistry, tmp_path: Path, processes: int
+) -> None:
+    """A dropped connection says nothing about the image: no ``unreadable-layer`` finding and
+    no facts for the digest, but an error the queue retries (from a worker process too)."""
+    layers = [
+        tars.oci_layer([tars.file(f"app/{processes}/{size}/f{i}", "x" * size) for i in range(20)])
+        for size in (40_000, 20_000)
+    ]
+    oci.Pusher(registry.url).image("acme/cut", oci.image(layers), tag=str(processes))
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.migrate()
+    cut = [layer.blob.digest for layer in layers]
+    with BlobGate(registry.url) as gate, gate.cutting(*cut):
+        run = Analyzer(
+            RepositorySource(RegistryClient(gate.url), "acme/cut"), cache=StoreFactsCache(db)
+        )
+        run.processes, run.process_threshold = processes, 0
+        top, targets = run.targets(str(processes))
+        with pytest.raises(RegistryError, match="the download broke off") as raised:
+            run.report("x", top, targets)
+    assert raised.value.transient
+    assert [StoreFactsCache(db).get("layer", digest) for digest in cut] == [None, None]
+    db.dispose()
 
 
 def test_a_layer_repeated_in_an_image_is_walked_once(registry: LocalRegistry) -> None:

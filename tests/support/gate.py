@@ -1,10 +1,13 @@
-"""An HTTP proxy in front of the test registry that can hold back one blob's download.
+"""An HTTP proxy in front of the test registry that can hold back one blob's download, or
+break it off halfway.
 
 A test that must act while a worker is in the middle of a scan cannot count on the scan being
 slow (a 64 MiB layer once took long enough; it no longer does). The test holds the layer
 instead: the worker's fetch of it waits at the gate until the test lets it through, so "the
 scan is running" is a fact, not a race. The gate also counts what passed it, as it passes,
-so a test can say "no blob was downloaded" without waiting for a log to be written.
+so a test can say "no blob was downloaded" without waiting for a log to be written. A cut
+blob is announced whole (its Content-Length) and the connection dropped after half of it: a
+network failure mid-download, which no registry can be asked to produce.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class BlobGate:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._held: set[str] = set()
+        self._cut: set[str] = set()
         self._open = threading.Condition()
         self._asked: dict[str, threading.Event] = {}
         self.requests = []
@@ -70,8 +74,17 @@ class BlobGate:
                 self._asked.pop(digest, None)
                 self._open.notify_all()
 
+    @contextlib.contextmanager
+    def cutting(self, *digests: str) -> Iterator[None]:
+        """Break off every download of ``digests`` halfway inside the block."""
+        self._cut.update(digests)
+        try:
+            yield
+        finally:
+            self._cut.difference_update(digests)
+
     def _wait_if_held(self, path: str) -> None:
-        digest = path.rsplit("/", 1)[-1] if "/blobs/" in path else ""
+        digest = _blob_digest(path)
         with self._open:
             if digest not in self._held:
                 return
@@ -101,6 +114,9 @@ class BlobGate:
                 try:
                     upstream.request(self.command, self.path, headers=headers)
                     answer = upstream.getresponse()
+                    if self.command == "GET" and _blob_digest(self.path) in gate._cut:
+                        self._cut_short(answer)
+                        return
                     body = None if answer.getheader("Content-Length") else answer.read()
                     self.send_response(answer.status, answer.reason)
                     for key, value in answer.getheaders():
@@ -123,4 +139,20 @@ class BlobGate:
                 finally:
                     upstream.close()
 
+            def _cut_short(self, answer: http.client.HTTPResponse) -> None:
+                body = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for key, value in answer.getheaders():
+                    if key.lower() not in (*_HOP_BY_HOP, "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+
         return Forward
+
+
+def _blob_digest(path: str) -> str:
+    """The digest a blob request names ("" for any other request)."""
+    return path.rsplit("/", 1)[-1] if "/blobs/" in path else ""

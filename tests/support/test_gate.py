@@ -56,3 +56,15 @@ def test_a_held_blob_waits_for_release_while_others_pass(
         assert fetch.is_alive() and answers == []
     fetch.join(timeout=10)
     assert answers == [held.data]
+
+
+def test_a_cut_blob_is_announced_whole_and_broken_off_halfway(
+    pushed: tuple[BlobGate, oci.Image],
+) -> None:
+    gate, image = pushed
+    cut, free = (layer.blob for layer in image.layers)
+    with gate.cutting(cut.digest):
+        assert blob(gate, free.digest).content == free.data  # only the named blob is cut
+        with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+            blob(gate, cut.digest)
+    assert blob(gate, cut.digest).content == cut.data
