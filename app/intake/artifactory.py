@@ -4,6 +4,12 @@
 the hex HMAC-SHA256 of the body: configure ``webhook.secret`` for the signed form (preferred)
 or ``webhook.token`` for the plain one. ``sha256`` is the manifest file's hash, which is the
 manifest digest; ``list.manifest.json`` is a multi-platform index.
+
+The repository is named as the Docker API at the configured URL names it. With Artifactory's
+repository-path access method (``url: https://acme.jfrog.io``) that is
+``<repo_key>/<image_name>``; with the subdomain method (``url:
+https://<repo_key>.acme.jfrog.io``) the host already says the repository, and it is
+``<image_name>`` alone.
 """
 
 from __future__ import annotations
@@ -72,10 +78,18 @@ def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | Ig
             registry=registry,
             delivery=delivery,
             delivery_id=own_id,
-            repository=data.get("image_name"),
+            repository=_repository(data, registry),
             digest=f"sha256:{sha256}" if sha256 else None,
             tag=data.get("tag"),
             media_type=_LIST if path.endswith("list.manifest.json") else _MANIFEST,
             pusher=body.get("source"),
         )
     ]
+
+
+def _repository(data: dict, registry: RegistrySettings) -> str:
+    """``repo_key/image_name``, unless the registry URL's host is the repository's subdomain."""
+    repo_key, image = text(data.get("repo_key")), text(data.get("image_name"))
+    if registry.host.lower().startswith(f"{repo_key.lower()}."):
+        return image
+    return f"{repo_key}/{image}"

@@ -40,6 +40,9 @@ REPOSITORY = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# cosign stores what it attaches to an image under tags named by the image's digest
+COSIGN_TAG = re.compile(r"sha256-[a-f0-9]{64}\.(?P<kind>sig|att|sbom)")
+_COSIGN_KINDS = {"sig": "signature", "att": "attestation", "sbom": "SBOM"}
 DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -180,6 +183,8 @@ def image_event(
         return ignored("the event's digest is not a valid digest")
     if tag and not TAG.fullmatch(tag):
         return ignored(f"tag {tag[:80]!r} is not a valid tag")
+    if cosign := COSIGN_TAG.fullmatch(tag):
+        return ignored(f"tag {tag!r} is a cosign {_COSIGN_KINDS[cosign['kind']]}, not an image")
     if not digest and not tag:
         return ignored("the event names neither a digest nor a tag")
     return PushEvent(

@@ -3,6 +3,11 @@
 Harbor copies the policy's auth header value into ``Authorization`` verbatim (no "Bearer"
 added), so the whole header is compared with the configured token. Untagged pushes carry
 the digest in ``tag``; only ``PUSH_ARTIFACT`` / ``harbor.artifact.pushed`` asks for a scan.
+
+A proxy-cache project fires the same push event whenever a pull caches an upstream image.
+Harbor stores it under its proxy-cache service identity, which becomes the event's
+``operator`` (``harbor#proxy-cache-service``; the ``#`` keeps it from any real user's name),
+so those events are recorded as ignored: nobody here built that image.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 
 name = "harbor"
 PUSH_TYPES = frozenset({"PUSH_ARTIFACT", "harbor.artifact.pushed"})
+PROXY_CACHE_OPERATOR = "harbor#proxy-cache-service"  # Harbor's proxycachesecret identity
 
 
 def check(registry: RegistrySettings) -> str | None:
@@ -64,6 +70,18 @@ def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | Ig
     if not isinstance(resources, list) or not resources:
         raise PayloadError("a push event without resources")
     operator = body.get("operator")
+    if operator == PROXY_CACHE_OPERATOR:
+        return [
+            ignore(
+                name,
+                registry,
+                delivery,
+                delivery_id(own_id, delivery, 0),
+                f"a proxy-cache project stored an upstream image on a pull (operator "
+                f"{PROXY_CACHE_OPERATOR}), not a push",
+                repository.get("repo_full_name"),
+            )
+        ]
     return [
         image_event(
             sender=name,

@@ -111,6 +111,25 @@ def test_unusable_targets_are_ignored_not_refused(
 
 
 @pytest.mark.parametrize(
+    ("suffix", "kind"), [("sig", "signature"), ("att", "attestation"), ("sbom", "SBOM")]
+)
+def test_cosign_tags_are_ignored_not_analyzed(settings: Settings, suffix: str, kind: str) -> None:
+    """cosign pushes what it attaches to an image under a tag named by the image's digest."""
+    tag = f"sha256-{'a' * 64}.{suffix}"
+    target = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "repository": "acme/app",
+        "digest": "sha256:" + "b" * 64,
+        "tag": tag,
+    }
+    body = json.dumps({"events": [{"id": "e1", "action": "push", "target": target}]}).encode()
+    [event] = distribution.parse(delivery(body), settings.registries[0])
+    assert isinstance(event, IgnoredEvent)
+    assert event.reason == f"tag '{tag}' is a cosign {kind}, not an image"
+    assert (event.repository, event.tag) == ("acme/app", tag)
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b"{not json", "body is not JSON"),

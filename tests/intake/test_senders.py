@@ -142,6 +142,26 @@ def test_harbor_cloudevents_push_of_an_untagged_digest() -> None:
     assert event.delivery_id == f"{body['id']}-0"
 
 
+@pytest.mark.parametrize(
+    ("name", "push_type"),
+    [
+        ("harbor/push-artifact-default-docs.json", "PUSH_ARTIFACT"),
+        ("harbor/pull-artifact-cloudevents-source-comment.json", "harbor.artifact.pushed"),
+    ],
+)
+def test_harbor_proxy_cache_fills_are_ignored(name: str, push_type: str) -> None:
+    """A pull through a proxy-cache project stores the upstream image as Harbor's proxy-cache
+    service, which fires a push event naming that identity as the operator."""
+    body = json.loads(fixture(name))
+    body["type"], body["operator"] = push_type, "harbor#proxy-cache-service"
+    event = only(parse("harbor", "https://harbor.dev", body))
+    assert isinstance(event, IgnoredEvent)
+    assert event.reason == (
+        "a proxy-cache project stored an upstream image on a pull "
+        "(operator harbor#proxy-cache-service), not a push"
+    )
+
+
 # --- GitHub (ghcr.io) -------------------------------------------------------------------
 
 
@@ -389,17 +409,26 @@ def test_acr_ping() -> None:
 # --- Artifactory --------------------------------------------------------------------------
 
 
-def test_artifactory_tag_pushed_index() -> None:
+@pytest.mark.parametrize(
+    ("url", "repository"),
+    [
+        # repository path access: the Docker API serves /v2/<repo_key>/<image_name>/...
+        ("https://acme.jfrog.io", "docker-remote-cache/library/ubuntu"),
+        # subdomain access: the host names the repository, /v2/<image_name>/...
+        ("https://docker-remote-cache.acme.jfrog.io", "library/ubuntu"),
+    ],
+)
+def test_artifactory_tag_pushed_index(url: str, repository: str) -> None:
     body = {
         "domain": "docker",
         "event_type": "pushed",
         "source": "jfrog/ci",
         "data": json.loads(fixture("jfrog/docker-tag-pushed-data-fragment-docs.json")),
     }
-    event = only(parse("artifactory", "https://acme.jfrog.io", body))
+    event = only(parse("artifactory", url, body))
     assert isinstance(event, PushEvent)
     assert (event.repository, event.tag, event.media_type) == (
-        "library/ubuntu",
+        repository,
         "latest",
         "application/vnd.docker.distribution.manifest.list.v2+json",
     )
