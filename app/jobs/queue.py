@@ -148,7 +148,8 @@ class Jobs:
     def sweep(self) -> int:
         """Re-enqueue queued events whose job vanished: stored but never handed over (a crash
         right after the commit), or lost with a worker killed mid-job. A job still waiting in
-        a long queue may be enqueued twice; the scan claim makes that harmless."""
+        a long queue may be enqueued twice: the scan claim keeps the image analyzed once, and
+        whichever run comes second finds the event finished and leaves it as it is."""
         jobs = self.settings.jobs
         after = timedelta(seconds=jobs.lease_seconds + jobs.stranded_after_seconds)
         with self.db.session() as session:

@@ -166,8 +166,11 @@ def stranded_events(session: Session, queued_for: timedelta, limit: int = 500) -
 
 
 def load_event(session: Session, event_id: int) -> PushEvent | None:
+    """The push a queued event asks to analyze; None once it is done, failed or ignored. A
+    job may run twice for one event (the sweeper re-enqueues one that only waited long in a
+    backlog): the second finds nothing to do instead of rewriting the event's outcome."""
     row = session.get(EventRow, event_id)
-    if row is None or row.status == "ignored" or row.host is None or row.repository is None:
+    if row is None or row.status != "queued" or row.host is None or row.repository is None:
         return None
     return PushEvent(
         registry=row.registry_name,
@@ -186,9 +189,11 @@ def load_event(session: Session, event_id: int) -> PushEvent | None:
 def finish_event(
     session: Session, event_id: int, status: str, reason: str | None, scan_id: int | None = None
 ) -> None:
+    """Record a queued event's outcome, once: a second job for it (the sweeper re-enqueued
+    one that only waited) finishing later must not rewrite what the first one found."""
     session.execute(
         update(EventRow)
-        .where(EventRow.id == event_id)
+        .where(EventRow.id == event_id, EventRow.status == "queued")
         .values(status=status, reason=reason, scan_id=scan_id, processed_at=utcnow())
     )
 

@@ -22,8 +22,10 @@ from app.models import PushEvent
 from app.registry import RegistryError
 from app.scm.github import GitHubError
 from app.store import repo
+from app.store.cache import StoreFactsCache
 from app.store.db import Database
 from app.store.schema import EventRow, FixRow, ScanRow
+from tests.support.gate import BlobGate
 from tests.support.git import git, make_repo
 from tests.support.github import TOKEN, GitHubServer, github_server_fixture  # noqa: F401
 
@@ -189,6 +191,88 @@ def test_an_artifact_is_acknowledged_as_ignored_not_analyzed(world: World) -> No
     assert world.fixes() == [] and world.chat.messages == []
 
 
+BUILDKIT_ATTESTATION_CONFIG = {"architecture": "unknown", "os": "unknown", "config": {}}
+COSIGN_CONFIG = {"architecture": "", "os": "", "config": {}, "rootfs": {"type": "layers"}}
+
+
+@pytest.mark.parametrize(
+    ("layer_type", "config", "what"),
+    [
+        (  # buildx pushes each attestation manifest by digest
+            "application/vnd.in-toto+json",
+            BUILDKIT_ATTESTATION_CONFIG,
+            "is a signature, attestation or SBOM ('application/vnd.in-toto+json' layers)",
+        ),
+        (
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+            COSIGN_CONFIG,
+            "is a signature, attestation or SBOM "
+            "('application/vnd.dev.cosign.simplesigning.v1+json' layers)",
+        ),
+        (
+            "application/vnd.dsse.envelope.v1+json",
+            COSIGN_CONFIG,
+            "is a signature, attestation or SBOM ('application/vnd.dsse.envelope.v1+json' layers)",
+        ),
+        (  # a layer type not known here: the config's os "unknown" still tells
+            "application/vnd.example.statement+json",
+            BUILDKIT_ATTESTATION_CONFIG,
+            "is an attestation (its config says os 'unknown')",
+        ),
+    ],
+    ids=["buildkit-in-toto", "cosign-signature", "cosign-dsse", "config-os-unknown"],
+)
+def test_an_attestation_pushed_by_digest_is_ignored_not_analyzed(
+    world: World, layer_type: str, config: dict, what: str
+) -> None:
+    statement = oci.Blob(layer_type, json.dumps({"about": what}).encode())
+    attestation = oci.Image(
+        config=oci.Blob(oci.OCI_CONFIG, json.dumps(config).encode()),
+        layers=(oci.Layer(statement, oci.sha256(statement.data)),),
+    )
+    digest = world.pusher.image("acme/orders", attestation)  # by digest, no tag
+    event = world.process(world.event("acme/orders", digest))
+    assert (event.status, event.reason) == ("ignored", f"manifest {digest} {what}, not an image")
+    assert world.scans() == [] and world.fixes() == [] and world.chat.messages == []
+
+
+def test_a_second_run_for_a_finished_event_changes_nothing(world: World) -> None:
+    digest = world.pusher.image("acme/orders", oci.jib_image(app=b"twice"), tag="twice")
+    event_id = world.event("acme/orders", digest, "twice")
+    first = world.process(event_id)
+    assert (first.status, first.reason) == ("done", None)
+    # the sweeper re-enqueued the event while its first job waited in a long backlog
+    again = world.process(event_id)
+    assert (again.status, again.reason, again.scan_id, again.processed_at) == (
+        first.status,
+        first.reason,
+        first.scan_id,
+        first.processed_at,
+    )
+    assert len(world.scans()) == 1 and len(world.chat.messages) == 1
+
+
+def test_a_layer_download_that_breaks_off_is_retried_not_reported(world: World) -> None:
+    image = oci.jib_image(source="https://github.com/acme/orders", app=b"cut")
+    digest = world.pusher.image("acme/orders", image, tag="cut")
+    event_id = world.event("acme/orders", digest, "cut")
+    cut = image.layers[1].blob.digest
+    with BlobGate(world.registry.url) as gate, gate.cutting(cut):
+        registry = world.settings.registries[0].model_copy(update={"url": gate.url})
+        through_gate = world.settings.model_copy(update={"registries": [registry]})
+        with pytest.raises(RegistryError, match=f"layer {cut}: the download broke off") as raised:
+            process_event(through_gate, world.db, event_id)
+    assert raised.value.transient  # so the queue runs the job again
+    with world.db.session() as session:
+        assert session.get_one(EventRow, event_id).status == "queued"
+    assert [s.status for s in world.scans()] == ["failed"]  # claimed, freed, not done
+    assert StoreFactsCache(world.db).get("layer", cut) is None
+    assert world.fixes() == [] and world.chat.messages == []
+    assert world.process(event_id).status == "done"  # the retry
+    [scan] = world.scans()
+    assert [f["rule"] for f in json.loads(scan.report)["platforms"][0]["findings"]] == ["root-user"]
+
+
 def test_registry_outage_is_retried_and_the_retry_completes(world: World, tmp_path: Path) -> None:
     digest = world.pusher.image(
         "acme/orders", oci.jib_image(source="https://github.com/acme/orders", app=b"r"), tag="r"
@@ -229,7 +313,8 @@ def test_a_digest_another_job_holds_is_retried_later_not_closed(world: World) ->
 
 def test_an_unusable_config_fails_the_event_and_frees_the_claim(world: World) -> None:
     config = oci.Blob(oci.OCI_CONFIG, b"[" * 100_000 + b"]" * 100_000)
-    digest = world.pusher.image("acme/orders", oci.Image(config=config, layers=()), tag="deep")
+    layers = (oci.layer({"app/deep": b"deep"}),)  # so the config is first read by the claimed scan
+    digest = world.pusher.image("acme/orders", oci.Image(config=config, layers=layers), tag="deep")
     event = world.process(world.event("acme/orders", digest, "deep"))
     assert event.status == "failed" and "not usable JSON" in event.reason
     [scan] = world.scans()

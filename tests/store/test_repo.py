@@ -119,6 +119,16 @@ def test_scans_stored_before_the_pushed_and_builder_columns_get_them_from_their_
     ]
 
 
+def test_an_event_outcome_is_recorded_once(database: Database) -> None:
+    database.migrate()
+    with database.session() as session:
+        [event_id] = repo.record_events(session, [push()]).queued
+        repo.finish_event(session, event_id, "done", None)
+        repo.finish_event(session, event_id, "done", "sha256:…: already analyzed")  # a rerun
+        row = session.get_one(EventRow, event_id)
+        assert (row.status, row.reason) == ("done", None)
+
+
 def test_events_are_stored_once_per_delivery_id(database: Database) -> None:
     database.migrate()
     ignored = IgnoredEvent("local", "distribution", "d2", NOW, "action 'pull' is not a push")
