@@ -119,6 +119,7 @@ class Analyzer:
     stats: Stats = field(default_factory=Stats)
     _configs: dict[str, ConfigFacts] = field(default_factory=dict)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
+    _held: int = 0  # entries in _layers' facts: what this analysis keeps in memory
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: ProcessPoolExecutor | None = None
     _frozen: bool = False
@@ -215,6 +216,8 @@ class Analyzer:
             return self._layers[digest]
         if _FOREIGN in str(descriptor.get("mediaType", "")):
             facts = LayerFacts(digest, error="foreign layer: hosted outside the registry, not read")
+        elif (over := self._over_budget(digest)) is not None:
+            facts = over
         else:
             self._progress(digest, index, total)
             with self.source.open_blob(digest) as stream:
@@ -223,20 +226,39 @@ class Analyzer:
                 )
             self._record_walk(facts)
             return facts
-        self._layers[digest] = facts
+        self._keep(facts)
         return facts
+
+    def _keep(self, facts: LayerFacts) -> None:
+        with self._lock:
+            self._held += len(facts.entries)
+        self._layers[facts.digest] = facts
+
+    def _over_budget(self, digest: str) -> LayerFacts | None:
+        """Facts saying why ``digest`` is not walked, once the layers already held reach the
+        image budget; not cached: the layer itself may be fine."""
+        budget = self.limits.max_image_entries
+        if self._held < budget:
+            return None
+        return LayerFacts(
+            digest,
+            error=f"not read: the image's other layers already hold {self._held:,} entries, "
+            f"the most one analysis keeps ({budget:,})",
+        )
 
     def _known(self, digest: str) -> bool:
         """Whether this layer's facts are at hand: walked already in this analysis, or in the
         cache (loaded once, here: the cache holds compressed JSON worth parsing only once)."""
         if digest in self._layers:
             return True
+        if self._held >= self.limits.max_image_entries:
+            return False  # loading cached facts would pass the budget as walking would
         cached = self._cached("layer", digest)
         if cached is None:
             return False
         with self._lock:
             self.stats.layers_cached += 1
-        self._layers[digest] = layer_from_dict(cached)
+        self._keep(layer_from_dict(cached))
         return True
 
     def _walk_elsewhere(self, descriptors: list[dict]) -> None:
@@ -265,6 +287,9 @@ class Analyzer:
             while (item := layers.take()) is not None:
                 index, descriptor = item
                 digest = str(descriptor["digest"])
+                if (over := self._over_budget(digest)) is not None:
+                    self._keep(over)
+                    continue
                 self._progress(digest, index, layers.total)
                 future = pool.submit(
                     _walk_blob, opener, digest, str(descriptor.get("mediaType", "")), self.limits
@@ -346,7 +371,7 @@ class Analyzer:
             self.stats.layers_walked += 1
         if self.cache is not None:
             self._store("layer", facts.digest, layer_to_dict(facts))
-        self._layers[facts.digest] = facts
+        self._keep(facts)
 
     def analyze(self, target: Target) -> PlatformReport:
         manifest = target.manifest

@@ -48,6 +48,9 @@ PEEK = 8192  # read first: a NUL byte here means binary, which text-only inspect
 @dataclass(frozen=True, slots=True)
 class WalkLimits:
     max_entries: int = 1_000_000
+    # Entries one analysis holds, all layers together (about 270 bytes each in memory): past
+    # it, layers are not walked, so many big hostile layers cannot exhaust a worker's memory.
+    max_image_entries: int = 1_000_000
     max_expanded: int = 16 * 1024**3  # bytes of tar one layer may expand to
     max_ratio: int = 200  # expanded / compressed, enforced once ratio_floor bytes are out
     ratio_floor: int = 128 * 1024**2

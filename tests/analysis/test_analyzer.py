@@ -14,6 +14,7 @@ import pytest
 
 from app.analysis import AnalysisError, Analyzer, Ignore
 from app.analysis.analyze import _Layers, _start_method
+from app.analysis.layers import WalkLimits
 from app.demo import oci
 from app.demo.registry import LocalRegistry
 from app.registry import RegistryClient, RegistryError, RepositorySource
@@ -299,6 +300,31 @@ def test_a_layer_download_that_breaks_off_is_a_transient_error_and_not_cached(
             run.report("x", top, targets)
     assert raised.value.transient
     assert [StoreFactsCache(db).get("layer", digest) for digest in cut] == [None, None]
+    db.dispose()
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_an_image_holding_too_many_entries_stops_being_read(
+    registry: LocalRegistry, tmp_path: Path, processes: int
+) -> None:
+    """Each layer within its own limit, together past the image's: what is held in memory
+    stays bounded, and the layers left unread are findings that say why, not cached."""
+    layers = [
+        tars.oci_layer([tars.file(f"app/{n}/f{i}", "x" * (1000 * (3 - n))) for i in range(40)])
+        for n in range(3)
+    ]
+    oci.Pusher(registry.url).image("acme/many", oci.image(layers), tag=str(processes))
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.migrate()
+    run = analyzer(registry, "acme/many", StoreFactsCache(db))
+    run.processes, run.process_threshold = processes, 0
+    run.limits = WalkLimits(max_image_entries=40)  # one layer holds 42: two walkers, 1 left
+    top, targets = run.targets(str(processes))
+    report = run.report("x", top, targets)
+    unread = [f for f in report.findings if f.rule == "unreadable-layer"]
+    assert len(unread) == 1 and "the most one analysis keeps (40)" in unread[0].evidence
+    assert run.stats.layers_walked == 2
+    assert StoreFactsCache(db).get("layer", unread[0].layer) is None
     db.dispose()
 
 
