@@ -15,6 +15,10 @@ from tests.support.images import config, findings
 
 LEAKED = "p@ssw0rd-leak-XYZ"  # a password holding "@", as real ones do
 URL = f"postgres://admin:{LEAKED}@db.internal/orders"
+CERTIFICATE = (
+    "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ"
+    "\n-----END CERTIFICATE-----\n"
+)
 
 
 def test_a_url_password_holding_an_at_sign_is_redacted_whole_everywhere() -> None:
@@ -150,3 +154,14 @@ def test_a_secret_written_again_unchanged_is_reported_once_where_it_is() -> None
         f.rule for f in findings(changed, config(layers=2)) if f.rule.startswith("secret")
     )
     assert rules == ["secret-file", "secret-in-deleted-layer"]  # the old value is still there
+
+
+@pytest.mark.parametrize("path", ["etc/ssl/certs/site.pem", "app/tls/server.crt"])
+def test_a_private_key_combined_with_its_certificate_is_found(path: str) -> None:
+    key = (
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj"
+        "\n-----END PRIVATE KEY-----\n"
+    )
+    found = findings([[tars.file(path, CERTIFICATE + key)]], rule="secret-file")
+    assert [f.evidence.split(" (")[0] for f in found] == ["private key"]
+    assert findings([[tars.file(path, CERTIFICATE * 3)]], rule="secret-file") == []

@@ -20,7 +20,9 @@ SECRET_IN_DELETED_LAYER = "secret-in-deleted-layer"  # noqa: S105
 IDS = (SECRET_FILE, SECRET_ENV, SECRET_IN_HISTORY, SECRET_IN_DELETED_LAYER)
 RULE = "secret"
 
-# Binary and bulky formats: tokens would be compressed or encoded inside them.
+# Binary and bulky formats: tokens would be compressed or encoded inside them. Certificate
+# files are read: a .crt or a PEM under /etc/ssl/certs often carries its private key too
+# (HAProxy and nginx take them combined), and certificates alone are never reported.
 _SKIP_EXTENSIONS = frozenset(
     {
         ".jar",
@@ -59,8 +61,6 @@ _SKIP_EXTENSIONS = frozenset(
         ".exe",
         ".bin",
         ".map",
-        ".crt",
-        ".cer",
     }
 )
 # Trees of package metadata and signed public material, where "keys" are public by design.
@@ -70,7 +70,6 @@ _SKIP_PREFIXES = (
     "usr/share/locale/",
     "usr/share/zoneinfo/",
     "usr/share/ca-certificates/",
-    "etc/ssl/certs/",
     "usr/lib/jvm/",
     "opt/java/openjdk/legal/",
     "usr/share/keyrings/",
