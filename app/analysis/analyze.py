@@ -234,6 +234,13 @@ class Analyzer:
             self._held += len(facts.entries)
         self._layers[facts.digest] = facts
 
+    def _release_all_but(self, digests: set[str]) -> None:
+        """Let go of the facts of layers another platform used and this one does not, so that
+        the entry budget is one image's, and memory too; shared layers stay at hand."""
+        with self._lock:
+            for digest in [d for d in self._layers if d not in digests]:
+                self._held -= len(self._layers.pop(digest).entries)
+
     def _over_budget(self, digest: str) -> LayerFacts | None:
         """Facts saying why ``digest`` is not walked, once the layers already held reach the
         image budget; not cached: the layer itself may be fine."""
@@ -377,6 +384,7 @@ class Analyzer:
         manifest = target.manifest
         config = self.config_facts(manifest)
         descriptors = [d for d in manifest.data.get("layers") or [] if isinstance(d, dict)]
+        self._release_all_but({str(d.get("digest")) for d in descriptors})
         self._walk_elsewhere(descriptors)
         with ThreadPoolExecutor(max_workers=2) as pool:  # inflate overlaps parsing a little
             layers = list(

@@ -328,6 +328,36 @@ def test_an_image_holding_too_many_entries_stops_being_read(
     db.dispose()
 
 
+def test_the_entry_budget_is_each_platforms_and_shared_layers_are_walked_once(
+    registry: LocalRegistry,
+) -> None:
+    """Platforms analyzed one after another let go of each other's layers (memory stays one
+    image's), but keep the ones they share."""
+    shared, own_a, own_b = (
+        tars.oci_layer([tars.file(f"app/{name}/f{i}", name * 1000) for i in range(40)])
+        for name in ("s", "a", "b")
+    )
+    amd64 = oci.image([shared, own_a])
+    arm64 = oci.image([shared, own_b], architecture="arm64")
+    pusher = oci.Pusher(registry.url)
+    for img in (amd64, arm64):
+        pusher.image("acme/budget", img)
+    entries = [
+        amd64.manifest.descriptor(platform={"os": "linux", "architecture": "amd64"}),
+        arm64.manifest.descriptor(platform={"os": "linux", "architecture": "arm64"}),
+    ]
+    index = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": entries})
+    pusher.manifest("acme/budget", "multi", oci.Blob(oci.OCI_INDEX, index.encode()))
+    run = analyzer(registry, "acme/budget")
+    run.limits = WalkLimits(max_image_entries=80)  # 42 a layer: one platform's two fit
+    top, targets = run.targets("multi")
+    report = run.report("x", top, targets)
+    assert [
+        f.rule for p in report.platforms for f in p.findings if f.rule == "unreadable-layer"
+    ] == []
+    assert run.stats.layers_walked == 3
+
+
 def test_a_layer_repeated_in_an_image_is_walked_once(registry: LocalRegistry) -> None:
     # the repeated layer is the biggest: both walkers would take a copy of it at once
     repeated = tars.oci_layer([tars.file("app/data", os.urandom(200_000).hex())])
