@@ -55,33 +55,22 @@ def parse(delivery: Delivery, registry: RegistrySettings) -> list[PushEvent | Ig
     event_type = text(body.get("type"))
     repository = mapping(mapping(data).get("repository"))
     own_id = body.get("id") if cloudevent else None
+
+    def ignored(reason: str) -> list[PushEvent | IgnoredEvent]:
+        event_id, repo = delivery_id(own_id, delivery, 0), repository.get("repo_full_name")
+        return [ignore(name, registry, delivery, event_id, reason, repo)]
+
     if event_type not in PUSH_TYPES:
-        return [
-            ignore(
-                name,
-                registry,
-                delivery,
-                delivery_id(own_id, delivery, 0),
-                f"event type {event_type!r} is not a push",
-                repository.get("repo_full_name"),
-            )
-        ]
+        return ignored(f"event type {event_type!r} is not a push")
     resources = mapping(data).get("resources")
     if not isinstance(resources, list) or not resources:
         raise PayloadError("a push event without resources")
     operator = body.get("operator")
     if operator == PROXY_CACHE_OPERATOR:
-        return [
-            ignore(
-                name,
-                registry,
-                delivery,
-                delivery_id(own_id, delivery, 0),
-                f"a proxy-cache project stored an upstream image on a pull (operator "
-                f"{PROXY_CACHE_OPERATOR}), not a push",
-                repository.get("repo_full_name"),
-            )
-        ]
+        return ignored(
+            f"a proxy-cache project stored an upstream image on a pull (operator "
+            f"{PROXY_CACHE_OPERATOR}), not a push"
+        )
     return [
         image_event(
             sender=name,
