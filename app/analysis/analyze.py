@@ -9,7 +9,6 @@ bytes at all: only its manifest is read.
 from __future__ import annotations
 
 import gc
-import io
 import json
 import multiprocessing
 import threading
@@ -22,7 +21,7 @@ from typing import BinaryIO, Protocol
 
 from app.analysis import base, builder, rules, source
 from app.analysis.config import ConfigFacts, from_config
-from app.analysis.layers import LayerFacts, WalkLimits, walk_layer
+from app.analysis.layers import DownloadError, LayerFacts, WalkLimits, walk_layer
 from app.analysis.view import ImageView
 from app.models import Finding, PlatformReport, Report
 from app.registry import Manifest, RegistryError, mediatypes
@@ -491,35 +490,12 @@ def _walk(
     RegistryError: bytes that are not the blob the digest names, and a download that broke
     off (transient: the queue retries the job, ``tightship scan`` exits 2). Neither may
     become an ``unreadable-layer`` finding, nor facts cached for the digest."""
-    watched = _Watched(stream)
     try:
-        facts = walk_layer(watched, digest, media_type, rules.inspectors(), limits, overlap)
+        return walk_layer(stream, digest, media_type, rules.inspectors(), limits, overlap)
+    except DownloadError as exc:
+        raise RegistryError(f"{exc}; try again", True) from exc
     except ValueError as exc:
         raise RegistryError(str(exc)) from exc
-    if watched.failure is not None:
-        raise RegistryError(
-            f"layer {digest}: the download broke off ({watched.failure}); try again", True
-        )
-    return facts
-
-
-class _Watched(io.RawIOBase):
-    """A blob stream that remembers why reading it failed: the walk records a read failure
-    as the layer's error, like corrupt content, but only this one is the network's fault."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.failure: OSError | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        try:
-            return self._stream.readinto(buffer)  # type: ignore[attr-defined]
-        except OSError as exc:
-            self.failure = exc
-            raise
 
 
 def layer_to_dict(facts: LayerFacts) -> dict:

@@ -110,8 +110,9 @@ _OUT = 4 * 1024 * 1024  # most bytes one decompression step may produce (bounds 
 _QUEUE_DEPTH = 8  # decompressed chunks buffered between the two threads of a walk
 
 
-class _DownloadError(OSError):
-    """Reading the blob itself failed (the connection dropped), as opposed to corrupt data."""
+class DownloadError(OSError):
+    """Reading the blob itself failed (the connection dropped), as opposed to corrupt data:
+    it says nothing about the image, so it is raised, never recorded as the layer's facts."""
 
 
 class _Hashing(io.RawIOBase):
@@ -134,7 +135,7 @@ class _Hashing(io.RawIOBase):
         try:  # every source (a response body, a file, a tar member) is a buffered reader
             count = self.raw.readinto(view)  # type: ignore[attr-defined]
         except OSError as exc:
-            raise _DownloadError(str(exc)) from exc
+            raise DownloadError(str(exc)) from exc
         if count:
             self.hash.update(view[:count])
             self.count += count
@@ -209,12 +210,12 @@ class _Pipeline:
                     self._check(len(out))
                     if not self._put(out):
                         break
-            except _DownloadError:
+            except DownloadError:
                 raise
             except Exception as exc:  # corrupt data or a broken limit: the parser reports it
                 self._put(exc)
             self.source.drain()  # the digest covers every byte, read or not
-        except _DownloadError as exc:
+        except DownloadError as exc:
             self.download_error = exc
             self._put(exc)
         finally:
@@ -248,7 +249,7 @@ class _Pipeline:
             while out := decoded.read(_OUT):
                 self._check(len(out))
                 yield out
-        except _DownloadError as exc:
+        except DownloadError as exc:
             self.download_error = exc
             raise
 
@@ -258,7 +259,7 @@ class _Pipeline:
             if self.download_error is None:
                 try:
                     self.source.drain()
-                except _DownloadError as exc:
+                except DownloadError as exc:
                     self.download_error = exc
             return
         self.stopped.set()
@@ -481,11 +482,13 @@ def walk_layer(
     finally:
         pipeline.finish()
     if pipeline.download_error is not None:
-        facts.error = f"layer download failed: {pipeline.download_error}"
+        raise DownloadError(
+            f"layer {digest}: the download broke off ({pipeline.download_error})"
+        ) from pipeline.download_error
     facts.compressed_bytes = pipeline.compressed
     facts.expanded_bytes = pipeline.expanded
     actual = pipeline.source.hash.hexdigest()
-    if verify and actual != expected and pipeline.download_error is None:
+    if verify and actual != expected:
         raise ValueError(f"layer {digest}: content has digest {algorithm}:{actual}")
     return facts
 
