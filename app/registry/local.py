@@ -7,10 +7,14 @@ against it, exactly as registry reads are.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
+import lzma
 import posixpath
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -31,16 +35,37 @@ LEGACY_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 MAX_LINKS = 8  # a member that is a link to a link …: Docker writes one at most
 
 
+# `docker save | gzip` and friends: tarfile reads these transparently, and so must a member.
+_COMPRESSED: tuple[tuple[bytes, type[io.BufferedIOBase]], ...] = (
+    (b"\x1f\x8b", gzip.GzipFile),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+)
+
+
+def _stream_opener(path: Path) -> Callable[[Path], BinaryIO]:
+    """How to open the archive's tar stream: the file itself, or its decompression."""
+    with path.open("rb") as handle:
+        magic = handle.read(6)
+    for prefix, decompressed in _COMPRESSED:
+        if magic.startswith(prefix):
+            return lambda path: decompressed(path, "rb")  # type: ignore[call-arg,return-value]
+    return lambda path: path.open("rb")
+
+
 class _Member(io.RawIOBase):
     """One archive member, read through a file handle of its own.
 
     tarfile's members share the archive's file object and seek it before each read, so two
     layers walked at once on two threads read each other's bytes. A handle per member keeps
-    each read where it belongs.
+    each read where it belongs (for a compressed archive, a decompression of its own, which
+    skips forward to the member).
     """
 
-    def __init__(self, path: Path, start: int, size: int) -> None:
-        self._file = path.open("rb")
+    def __init__(
+        self, path: Path, start: int, size: int, opener: Callable[[Path], BinaryIO]
+    ) -> None:
+        self._file = opener(path)
         self._file.seek(start)
         self._left = size
 
@@ -67,6 +92,7 @@ class _Files:
         self.path = path
         try:
             self.tar = tarfile.open(path) if path.is_file() else None  # noqa: SIM115 - kept open
+            self._opener = _stream_opener(path) if self.tar is not None else None
         except (tarfile.TarError, OSError) as exc:
             raise RegistryError(
                 f"{path}: not a readable tar archive ({type(exc).__name__})"
@@ -107,7 +133,9 @@ class _Files:
             return target.open("rb")
         try:
             member = self._regular(name)
-            return _Member(self.path, member.offset_data, member.size)  # type: ignore[return-value]
+            assert self._opener is not None  # noqa: S101 - set with the archive
+            stream = _Member(self.path, member.offset_data, member.size, self._opener)
+            return stream  # type: ignore[return-value]
         except KeyError:
             raise RegistryError(f"{self.path}: no file {name!r}") from None
         except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
@@ -22,11 +23,20 @@ def big_image(layers: int = 4, size: int = 2 * 1024 * 1024) -> oci.Image:
     return oci.image([oci.layer({f"app/{n}.bin": os.urandom(size)}) for n in range(layers)])
 
 
-def test_concurrent_reads_of_an_archive_each_get_their_own_layer(tmp_path: Path) -> None:
+COMPRESSIONS = {"none": lambda data: data, "gzip": gzip.compress, "bzip2": bz2.compress}
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_concurrent_reads_of_an_archive_each_get_their_own_layer(
+    tmp_path: Path, compression: str
+) -> None:
     """The analyzer walks two layers at once on threads; both come from the one archive file,
-    so a shared file offset would hand each walk the other's bytes."""
+    so a shared file offset would hand each walk the other's bytes. `docker save | gzip`
+    archives are read as they are."""
     img = big_image()
-    source = LocalSource(docker_archive(tmp_path / "image.tar", img))
+    path = docker_archive(tmp_path / "image.tar", img)
+    path.write_bytes(COMPRESSIONS[compression](path.read_bytes()))
+    source = LocalSource(path)
     manifest = source.manifest("")
     names = [str(layer["digest"]) for layer in manifest.data["layers"]]
     expected = {
