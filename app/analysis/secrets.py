@@ -63,8 +63,9 @@ _PRIVATE_KEY = re.compile(
 _KEY_BODY_MAX = 16 * 1024  # the END marker is looked for this far: no regex backtracking
 # The user-info of a URL runs to the last "@" before the host's end, as URL parsers read it:
 # a password holding "@" (they do: ``p@ssw0rd``) is one value, not a password and a host.
-_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s:@]+):([^/?#\s]+)@")
-URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]+@")  # to cut it out whole
+# Quotes and separators end it too: JSON, YAML and shell put the next value right after.
+_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s:@\"'`,;]+):([^/?#\s\"'`,;]+)@")
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'`,;]+@")  # to cut it out
 _SHORTEST_ELSEWHERE = 8  # a shorter URL password is redacted in its URL only, not everywhere
 _GIT_EXTRAHEADER = re.compile(
     rb"(?im)^\s*extraheader\s*=\s*authorization:\s*(?:basic|bearer)\s+(\S{8,})"
@@ -123,9 +124,13 @@ _PATH_PREFIXES = (
 )
 
 
-# An address, not a credential: a URL with no user-info and no query (TOKEN_ENDPOINT=https://…),
-# or a file named by a key or config extension (GOOGLE_APPLICATION_CREDENTIALS=/srv/sa.json).
+# An address, not a credential: a URL with no user-info, no query and no token-like path
+# segment (TOKEN_ENDPOINT=https://auth.example/oauth/token; not a Discord or Telegram
+# webhook, whose path is the token), or a file named by a key or config extension
+# (GOOGLE_APPLICATION_CREDENTIALS=/srv/sa.json).
 _ADDRESS = re.compile(r"(?i)^[a-z][a-z0-9+.-]*://[^@\s?#]*$")
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_:.-]{20,}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")  # an id: a tenant
 _KEY_FILE = re.compile(
     r"(?i)^[\w./~-]*\.(?:json|pem|key|p12|pfx|crt|cer|der|jks|keystore|ya?ml|txt|env|properties|"
     r"conf|ini|toml)$"
@@ -136,6 +141,18 @@ def placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.match(value.strip().strip("'\"")))
 
 
+def _address(value: str) -> bool:
+    if not _ADDRESS.match(value):
+        return False
+    path = value.split("://", 1)[1].partition("/")[2]
+    return not any(
+        _TOKEN_SEGMENT.fullmatch(part)
+        and any(c.isdigit() for c in part)
+        and not _UUID.fullmatch(part)
+        for part in path.split("/")
+    )
+
+
 def real_looking(value: str) -> bool:
     """A value a person would call a credential: not empty, not a placeholder, not a path or
     an address."""
@@ -143,7 +160,7 @@ def real_looking(value: str) -> bool:
     if len(value) < 8 or _PLACEHOLDER.match(value):
         return False
     if " " not in value and (
-        value.startswith(_PATH_PREFIXES) or _ADDRESS.match(value) or _KEY_FILE.match(value)
+        value.startswith(_PATH_PREFIXES) or _address(value) or _KEY_FILE.match(value)
     ):
         return False  # where a secret is, which is how secrets should be passed
     return not value.isdigit()

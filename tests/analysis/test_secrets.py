@@ -36,6 +36,15 @@ def test_a_url_password_holding_an_at_sign_is_redacted_whole_everywhere() -> Non
     assert "psql postgres://admin:<redacted " in step  # the text around it is intact
 
 
+def test_a_url_password_ends_where_the_value_holding_the_url_does() -> None:
+    text, [secret] = secrets.scrub('{"a": "redis://u:pw@cache:6379", "b": "ops@example.com"}')
+    assert (
+        text
+        == f'{{"a": "redis://u:<redacted {secret.fingerprint}>@cache:6379", "b": "ops@example.com"}}'
+    )
+    assert secret.fingerprint == secrets.fingerprint("pw")
+
+
 def test_a_short_url_password_is_redacted_in_its_url_only() -> None:
     text, found = secrets.scrub("RUN curl https://ci:p@repo.example/x && pip install pkg")
     assert text == "RUN curl https://ci:<redacted " + found[0].fingerprint + ">@repo.example/x" + (
@@ -46,7 +55,7 @@ def test_a_short_url_password_is_redacted_in_its_url_only() -> None:
 @given(
     password=st.text(
         alphabet=st.characters(codec="ascii", categories=("L", "N", "P", "S")).filter(
-            lambda c: c not in "/?#"
+            lambda c: c not in "/?#\"'`,;"
         ),
         min_size=8,
         max_size=40,
@@ -78,11 +87,20 @@ def test_addresses_and_key_file_paths_in_secret_named_env_are_not_secrets() -> N
         "TOKEN_AUDIENCE=api://default",
         "GOOGLE_APPLICATION_CREDENTIALS=/srv/keys/sa.json",
         "SERVICE_CREDENTIALS=credentials.json",
+        "AUTH_TOKEN_URL=https://login.example/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/token",
         "DB_PASSWORD=correct-horse-battery",  # still a secret
         "API_TOKEN=https://hooks.example/run?token=abcdef0123456789",  # a query can hold one
+        # a capability URL: the path is the token
+        "DISCORD_WEBHOOK_TOKEN=https://discord.com/api/webhooks/1234567890123/AbCdEf0123456789xYz-Q",
+        "BOT_TOKEN=https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/",
     ]
     found = findings([[]], config(env=env), rule="secret-env")
-    assert sorted(f.evidence.split(":")[0] for f in found) == ["ENV API_TOKEN", "ENV DB_PASSWORD"]
+    assert sorted(f.evidence.split(":")[0] for f in found) == [
+        "ENV API_TOKEN",
+        "ENV BOT_TOKEN",
+        "ENV DB_PASSWORD",
+        "ENV DISCORD_WEBHOOK_TOKEN",
+    ]
 
 
 @pytest.mark.parametrize(
