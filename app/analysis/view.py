@@ -105,15 +105,21 @@ class ImageView:
         found = self.fs.get(located) if located is not None else None
         return found is not None and found[1] == layer
 
+    @cached_property
+    def _captures(self) -> dict[str, str | None]:
+        """The captured text files of the final image, by where each is: located once, since
+        an image may hold thousands (a .git/config per vendored checkout)."""
+        found: dict[str, str | None] = {}
+        for layer, hit in self.hits("capture"):
+            located = self.located(hit.path)
+            if located is not None and self.current(layer, hit.path):
+                found[located] = hit.text
+        return found
+
     def captured(self, path: str) -> str | None:
         """A captured text file as the final image has it (links followed)."""
         resolved = self.fs.resolve(path)
-        if resolved is None:
-            return None
-        for layer, hit in self.hits("capture"):
-            if self.located(hit.path) == resolved and self.current(layer, hit.path):
-                return hit.text
-        return None
+        return None if resolved is None else self._captures.get(resolved)
 
     def is_app_path(self, path: str, layer: int) -> bool:
         """In one of the application's layers, and not a dependency or system tree."""
