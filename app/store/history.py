@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Finding, Severity
+from app.store.posture import REPORT_IF_UNFILLED, pushed_and_builder
 from app.store.schema import EventRow, FindingRow, ScanRow
 
 Key = tuple[str, str, str]
@@ -90,18 +91,22 @@ def _previous_push(
 def _scans_of_push(
     session: Session, registry: str, repository: str, pushed_digest: str, exclude: int
 ) -> list[int]:
-    """The finished platform scans whose report is of this pushed digest."""
-    return list(
-        session.scalars(
-            select(ScanRow.id).where(
-                ScanRow.registry_name == registry,
-                ScanRow.repository == repository,
-                ScanRow.pushed == pushed_digest,
-                ScanRow.status == "done",
-                ScanRow.id != exclude,
-            )
+    """The finished platform scans whose report is of this pushed digest (a scan finished
+    by a worker from before migration 0005 has no pushed column: its report says)."""
+    rows = session.execute(
+        select(ScanRow.id, ScanRow.pushed, REPORT_IF_UNFILLED).where(
+            ScanRow.registry_name == registry,
+            ScanRow.repository == repository,
+            (ScanRow.pushed == pushed_digest) | ScanRow.pushed.is_(None),
+            ScanRow.status == "done",
+            ScanRow.id != exclude,
         )
     )
+    return [
+        scan_id
+        for scan_id, pushed, report in rows
+        if (pushed or pushed_and_builder(report)[0]) == pushed_digest
+    ]
 
 
 def _findings(session: Session, scan_ids: list[int]) -> dict[Key, Finding]:

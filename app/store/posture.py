@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, null, select
 from sqlalchemy.orm import Session
 
 from app.models import CONCERNS, WeeklyDigest
@@ -183,20 +183,42 @@ def _done_scans(session: Session) -> dict[int, ScanFacts]:
             ScanRow.started_at,
             ScanRow.pushed,
             ScanRow.builder,
+            REPORT_IF_UNFILLED,
         ).where(ScanRow.status == "done")
     ):
+        pushed, builder = row.pushed, row.builder
+        if pushed is None:
+            pushed, builder = pushed_and_builder(row.report)
         scans[row.id] = ScanFacts(
             id=row.id,
             registry=row.registry_name,
             repository=row.repository,
             digest=row.digest,
-            pushed=row.pushed or row.digest,
+            pushed=pushed or row.digest,
             finished_at=_aware(row.finished_at or row.started_at),
-            builder=row.builder,
+            builder=builder,
             rules=frozenset(rules[row.id]),
             fingerprints=frozenset(prints[row.id]),
         )
     return scans
+
+
+# A scan a worker of the version before migration 0005 finished (during a rolling upgrade)
+# has no pushed or builder column: only for those is the report read.
+REPORT_IF_UNFILLED = case((ScanRow.pushed.is_(None), ScanRow.report), else_=null()).label("report")
+
+
+def pushed_and_builder(text: str | None) -> tuple[str | None, str | None]:
+    """The pushed digest and the ", "-joined builder kinds a stored report names."""
+    report = parse_report(text) or {}
+    pushed = report.get("digest")
+    kinds = {
+        platform["builder"].get("kind")
+        for platform in report.get("platforms") or []
+        if isinstance(platform, dict) and isinstance(platform.get("builder"), dict)
+    }
+    builder = ", ".join(sorted(k for k in kinds if isinstance(k, str) and k)) or None
+    return (pushed if isinstance(pushed, str) else None), builder
 
 
 def parse_report(text: str | None) -> dict | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 
 from app.models import (
     BaseImage,
@@ -28,7 +28,7 @@ from app.models import (
     Severity,
     SourceHint,
 )
-from app.store import repo
+from app.store import history, posture, repo
 from app.store.db import Database, WriteBusy
 from app.store.schema import Base, EventRow, FindingRow, FixRow, ImageTagRow, ScanRow
 
@@ -88,35 +88,65 @@ def test_scans_stored_before_the_pushed_and_builder_columns_get_them_from_their_
     database.migrate(to="0004")
     scans = ScanRow.__table__
     stored = report()
+    text = json.dumps(stored.to_dict(), sort_keys=True)
     rows = [
-        ("sha256:" + "a" * 64, "done", json.dumps(stored.to_dict(), sort_keys=True)),
+        ("sha256:" + "a" * 64, "done", text),
         ("sha256:" + "b" * 64, "done", "{not json"),
         ("sha256:" + "c" * 64, "running", None),
+        # more than one batch of the migration's
+        *((f"sha256:{n:064x}", "done", text) for n in range(2_100)),
+    ]
+    values = [
+        {
+            "registry": "local",
+            "host": "reg:5000",
+            "repository": "acme/orders",
+            "digest": digest,
+            "status": status,
+            "attempts": 1,
+            "started_at": NOW,
+            "report": report_text,
+        }
+        for digest, status, report_text in rows
     ]
     with database.engine.begin() as connection:
-        for digest, status, text in rows:
-            connection.execute(
-                scans.insert().values(
-                    registry="local",
-                    host="reg:5000",
-                    repository="acme/orders",
-                    digest=digest,
-                    status=status,
-                    attempts=1,
-                    started_at=NOW,
-                    report=text,
-                )
-            )
+        connection.execute(scans.insert(), values)
     database.migrate()
     with database.session() as session:
-        found = session.execute(
-            select(ScanRow.digest, ScanRow.pushed, ScanRow.builder).order_by(ScanRow.digest)
-        ).all()
-    assert [tuple(r) for r in found] == [
-        (rows[0][0], stored.digest, "jib"),
-        (rows[1][0], None, None),  # unreadable: no report, as before
-        (rows[2][0], None, None),
-    ]
+        found = {
+            digest: (pushed, builder)
+            for digest, pushed, builder in session.execute(
+                select(ScanRow.digest, ScanRow.pushed, ScanRow.builder)
+            )
+        }
+    assert len(found) == len(rows)
+    assert found.pop(rows[1][0]) == (None, None)  # unreadable: no report, as before
+    assert found.pop(rows[2][0]) == (None, None)
+    assert set(found.values()) == {(stored.digest, "jib")}
+
+
+def test_a_scan_finished_by_a_worker_from_before_the_columns_is_read_from_its_report(
+    database: Database,
+) -> None:
+    """During a rolling upgrade an old worker finishes scans without the pushed and builder
+    columns; the timeline and the finding history read those from the report instead."""
+    database.migrate()
+    index = "sha256:" + "1" * 64  # the pushed digest: an index, not the platform image
+    stored = replace(report(), digest=index)
+    with database.session() as session:
+        event = push()
+        claim = repo.claim_scan(session, event, DIGEST, timedelta(minutes=1))
+        repo.finish_scan(session, claim.scan_id, stored)
+        session.flush()
+        session.execute(
+            update(ScanRow).where(ScanRow.id == claim.scan_id).values(pushed=None, builder=None)
+        )
+        facts = posture.Timeline(session).scans[claim.scan_id]
+        assert (facts.pushed, facts.builder) == (index, "jib")
+        assert history._scans_of_push(session, "local", "acme/orders", index, exclude=0) == [
+            claim.scan_id
+        ]
+        assert history._scans_of_push(session, "local", "acme/orders", DIGEST, exclude=0) == []
 
 
 def test_an_event_outcome_is_recorded_once(database: Database) -> None:

@@ -17,6 +17,7 @@ revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+_BATCH = 1000
 
 
 def upgrade() -> None:
@@ -33,25 +34,33 @@ def upgrade() -> None:
     )
     connection = op.get_bind()
     rows = connection.execute(
-        sa.select(scans.c.id, scans.c.report).where(scans.c.report.is_not(None))
+        sa.select(scans.c.id, scans.c.report)
+        .where(scans.c.report.is_not(None))
+        .execution_options(yield_per=_BATCH)  # a server-side cursor on PostgreSQL
     )
-    updates = []
-    for scan_id, text in rows:
-        try:
-            report = json.loads(text)
-        except ValueError:
-            continue  # unreadable: the readers treat it as no report, as before
-        if isinstance(report, dict):
-            updates.append(
-                {"scan_id": scan_id, "pushed": report.get("digest"), "builder": _builder(report)}
-            )
-    if updates:
-        connection.execute(
-            scans.update()
-            .where(scans.c.id == sa.bindparam("scan_id"))
-            .values(pushed=sa.bindparam("pushed"), builder=sa.bindparam("builder")),
-            updates,
-        )
+    fill = (
+        scans.update()
+        .where(scans.c.id == sa.bindparam("scan_id"))
+        .values(pushed=sa.bindparam("pushed"), builder=sa.bindparam("builder"))
+    )
+    for batch in rows.partitions():  # a batch of reports in memory at a time, not all of them
+        updates = []
+        for scan_id, text in batch:
+            try:
+                report = json.loads(text)
+            except ValueError:
+                continue  # unreadable: the readers treat it as no report, as before
+            if isinstance(report, dict):
+                pushed = report.get("digest")
+                updates.append(
+                    {
+                        "scan_id": scan_id,
+                        "pushed": pushed if isinstance(pushed, str) else None,
+                        "builder": _builder(report),
+                    }
+                )
+        if updates:
+            connection.execute(fill, updates)
 
 
 def _builder(report: dict) -> str | None:
