@@ -119,6 +119,7 @@ class Analyzer:
     _configs: dict[str, ConfigFacts] = field(default_factory=dict)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
     _held: int = 0  # entries in _layers' facts: what this analysis keeps in memory
+    _used: set[str] = field(default_factory=set)  # the layers of the platform analyzed last
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: ProcessPoolExecutor | None = None
     _frozen: bool = False
@@ -234,11 +235,14 @@ class Analyzer:
         self._layers[facts.digest] = facts
 
     def _release_all_but(self, digests: set[str]) -> None:
-        """Let go of the facts of layers another platform used and this one does not, so that
-        the entry budget is one image's, and memory too; shared layers stay at hand."""
+        """Let go of the facts of layers the previous platform used and this one does not, so
+        that the entry budget is one image's, and memory too. Shared layers stay at hand, and
+        so do the ones ``warm_up`` loaded for platforms still to come."""
         with self._lock:
-            for digest in [d for d in self._layers if d not in digests]:
-                self._held -= len(self._layers.pop(digest).entries)
+            for digest in self._used - digests:
+                if (facts := self._layers.pop(digest, None)) is not None:
+                    self._held -= len(facts.entries)
+            self._used = digests
 
     def _over_budget(self, digest: str) -> LayerFacts | None:
         """Facts saying why ``digest`` is not walked, once the layers already held reach the

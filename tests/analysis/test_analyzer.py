@@ -329,10 +329,10 @@ def test_an_image_holding_too_many_entries_stops_being_read(
 
 
 def test_the_entry_budget_is_each_platforms_and_shared_layers_are_walked_once(
-    registry: LocalRegistry,
+    registry: LocalRegistry, tmp_path: Path
 ) -> None:
     """Platforms analyzed one after another let go of each other's layers (memory stays one
-    image's), but keep the ones they share."""
+    image's), but keep the ones they share, and the cached ones loaded for those to come."""
     shared, own_a, own_b = (
         tars.oci_layer([tars.file(f"app/{name}/f{i}", name * 1000) for i in range(40)])
         for name in ("s", "a", "b")
@@ -348,14 +348,21 @@ def test_the_entry_budget_is_each_platforms_and_shared_layers_are_walked_once(
     ]
     index = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": entries})
     pusher.manifest("acme/budget", "multi", oci.Blob(oci.OCI_INDEX, index.encode()))
-    run = analyzer(registry, "acme/budget")
-    run.limits = WalkLimits(max_image_entries=80)  # 42 a layer: one platform's two fit
-    top, targets = run.targets("multi")
-    report = run.report("x", top, targets)
-    assert [
-        f.rule for p in report.platforms for f in p.findings if f.rule == "unreadable-layer"
-    ] == []
-    assert run.stats.layers_walked == 3
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.migrate()
+    # Cold, with room for one platform's two layers (42 entries each): the second platform
+    # walks its own after letting go of the first's. Then every layer from the cache, with
+    # room for all three, which warm_up loads at once: none of them loaded twice.
+    for walked, cached, budget in ((3, 0, 80), (0, 3, 130)):
+        run = analyzer(registry, "acme/budget", StoreFactsCache(db))
+        run.processes = 2  # so that warm_up looks at every platform's layers first
+        run.limits = WalkLimits(max_image_entries=budget)
+        top, targets = run.targets("multi")
+        report = run.report("x", top, targets)
+        unread = [f for p in report.platforms for f in p.findings if f.rule == "unreadable-layer"]
+        assert unread == []
+        assert (run.stats.layers_walked, run.stats.layers_cached) == (walked, cached)
+    db.dispose()
 
 
 def test_a_layer_repeated_in_an_image_is_walked_once(registry: LocalRegistry) -> None:
