@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import BinaryIO, Protocol
 
@@ -119,6 +119,7 @@ class Analyzer:
     _configs: dict[str, ConfigFacts] = field(default_factory=dict)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
     _held: int = 0  # entries in _layers' facts: what this analysis keeps in memory
+    _reserved: int = 0  # entries the walks under way may still add to it
     _used: set[str] = field(default_factory=set)  # the layers of the platform analyzed last
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: ProcessPoolExecutor | None = None
@@ -216,16 +217,15 @@ class Analyzer:
             return self._layers[digest]
         if _FOREIGN in str(descriptor.get("mediaType", "")):
             facts = LayerFacts(digest, error="foreign layer: hosted outside the registry, not read")
-        elif (over := self._over_budget(digest)) is not None:
-            facts = over
         else:
-            self._progress(digest, index, total)
-            with self.source.open_blob(digest) as stream:
-                facts = _walk(
-                    stream, digest, str(descriptor.get("mediaType", "")), self.limits, overlap
-                )
-            self._record_walk(facts)
-            return facts
+            media_type = str(descriptor.get("mediaType", ""))
+
+            def walk(limits: WalkLimits) -> LayerFacts:
+                self._progress(digest, index, total)
+                with self.source.open_blob(digest) as stream:
+                    return _walk(stream, digest, media_type, limits, overlap)
+
+            return self._budgeted(digest, walk)
         self._keep(facts)
         return facts
 
@@ -244,29 +244,53 @@ class Analyzer:
                     self._held -= len(facts.entries)
             self._used = digests
 
-    def _over_budget(self, digest: str) -> LayerFacts | None:
-        """Facts saying why ``digest`` is not walked, once the layers already held reach the
-        image budget; not cached: the layer itself may be fine."""
+    def _budgeted(self, digest: str, walk: Callable[[WalkLimits], LayerFacts]) -> LayerFacts:
+        """Walk a layer within what is left of the image's entry budget, or not at all.
+
+        Each walk reserves, before it starts, the entries it may record: the layer's own cap,
+        or less once the layers held and the walks under way leave less. So walks running at
+        once (a worker process and this one) cannot together pass the budget, and memory stays
+        bounded whatever the layers hold. A layer cut short by the budget, not by its own cap,
+        is a finding but not cached: it may be fine, in a smaller image."""
         budget = self.limits.max_image_entries
-        if self._held < budget:
-            return None
-        return LayerFacts(
-            digest,
-            error=f"not read: the image's other layers already hold {self._held:,} entries, "
-            f"the most one analysis keeps ({budget:,})",
-        )
+        with self._lock:
+            allowance = min(self.limits.max_entries, budget - self._held - self._reserved)
+            self._reserved += max(allowance, 0)
+        if allowance <= 0:
+            with self._lock:
+                held = self._held
+            facts = LayerFacts(
+                digest,
+                error=f"not read: the image's other layers already hold {held:,} entries, "
+                f"the most one analysis keeps ({budget:,})",
+            )
+            self._keep(facts)
+            return facts
+        limits = self.limits
+        if allowance < limits.max_entries:
+            note = f" (what was left of the {budget:,} entries one analysis keeps)"
+            limits = replace(limits, max_entries=allowance, entries_note=note)
+        try:
+            facts = walk(limits)
+            cut = limits is not self.limits and facts.error == limits.too_many_entries()
+            self._record_walk(facts, cache=not cut)  # held, before the reservation goes
+        finally:
+            with self._lock:
+                self._reserved -= allowance
+        return facts
 
     def _known(self, digest: str) -> bool:
         """Whether this layer's facts are at hand: walked already in this analysis, or in the
         cache (loaded once, here: the cache holds compressed JSON worth parsing only once)."""
         if digest in self._layers:
             return True
-        if self._held >= self.limits.max_image_entries:
-            return False  # loading cached facts would pass the budget as walking would
         cached = self._cached("layer", digest)
         if cached is None:
             return False
+        budget = self.limits.max_image_entries
         with self._lock:
+            if self._held + self._reserved + len(cached["entries"]) > budget:
+                return False  # to be walked within what the budget has left, as any other
             self.stats.layers_cached += 1
         self._keep(layer_from_dict(cached))
         return True
@@ -297,14 +321,19 @@ class Analyzer:
             while (item := layers.take()) is not None:
                 index, descriptor = item
                 digest = str(descriptor["digest"])
-                if (over := self._over_budget(digest)) is not None:
-                    self._keep(over)
-                    continue
-                self._progress(digest, index, layers.total)
-                future = pool.submit(
-                    _walk_blob, opener, digest, str(descriptor.get("mediaType", "")), self.limits
-                )
-                self._record_walk(layer_from_dict(future.result()))
+                media_type = str(descriptor.get("mediaType", ""))
+
+                def walk(
+                    limits: WalkLimits,
+                    digest: str = digest,
+                    index: int = index,
+                    media_type: str = media_type,
+                ) -> LayerFacts:
+                    self._progress(digest, index, layers.total)
+                    future = pool.submit(_walk_blob, opener, digest, media_type, limits)
+                    return layer_from_dict(future.result())
+
+                self._budgeted(digest, walk)
 
         def here() -> None:
             while (item := layers.take()) is not None:
@@ -375,11 +404,11 @@ class Analyzer:
             gc.unfreeze()
             self._frozen = False
 
-    def _record_walk(self, facts: LayerFacts) -> None:
+    def _record_walk(self, facts: LayerFacts, cache: bool = True) -> None:
         with self._lock:
             self.stats.blob_bytes += facts.compressed_bytes
             self.stats.layers_walked += 1
-        if self.cache is not None:
+        if cache and self.cache is not None:
             self._store("layer", facts.digest, layer_to_dict(facts))
         self._keep(facts)
 

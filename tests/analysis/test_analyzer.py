@@ -307,24 +307,29 @@ def test_a_layer_download_that_breaks_off_is_a_transient_error_and_not_cached(
 def test_an_image_holding_too_many_entries_stops_being_read(
     registry: LocalRegistry, tmp_path: Path, processes: int
 ) -> None:
-    """Each layer within its own limit, together past the image's: what is held in memory
-    stays bounded, and the layers left unread are findings that say why, not cached."""
+    """Each layer within its own cap, together past the image's budget: walks at once (two
+    threads, or this process and a worker) cannot together hold more than the budget, and
+    the layers cut short or left unread are findings that say why, not cached."""
     layers = [
-        tars.oci_layer([tars.file(f"app/{n}/f{i}", "x" * (1000 * (3 - n))) for i in range(40)])
-        for n in range(3)
-    ]
+        tars.oci_layer([tars.file(f"app/{n}/f{i}", "x" * (1000 * (4 - n))) for i in range(40)])
+        for n in range(4)
+    ]  # 42 entries each, with their directories
     oci.Pusher(registry.url).image("acme/many", oci.image(layers), tag=str(processes))
     db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
     db.migrate()
     run = analyzer(registry, "acme/many", StoreFactsCache(db))
     run.processes, run.process_threshold = processes, 0
-    run.limits = WalkLimits(max_image_entries=40)  # one layer holds 42: two walkers, 1 left
+    run.limits = WalkLimits(max_entries=50, max_image_entries=100)
     top, targets = run.targets(str(processes))
     report = run.report("x", top, targets)
     unread = [f for f in report.findings if f.rule == "unreadable-layer"]
-    assert len(unread) == 1 and "the most one analysis keeps (40)" in unread[0].evidence
-    assert run.stats.layers_walked == 2
-    assert StoreFactsCache(db).get("layer", unread[0].layer) is None
+    assert len(unread) == 2  # two layers fit whole; what is left is not a whole one
+    assert all("one analysis keeps" in f.evidence for f in unread)
+    assert run._held <= 100 and run._reserved == 0
+    cached = {
+        layer.blob.digest for layer in layers if StoreFactsCache(db).get("layer", layer.blob.digest)
+    }
+    assert len(cached) == 2 and not cached & {f.layer for f in unread}
     db.dispose()
 
 
@@ -350,13 +355,13 @@ def test_the_entry_budget_is_each_platforms_and_shared_layers_are_walked_once(
     pusher.manifest("acme/budget", "multi", oci.Blob(oci.OCI_INDEX, index.encode()))
     db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
     db.migrate()
-    # Cold, with room for one platform's two layers (42 entries each): the second platform
-    # walks its own after letting go of the first's. Then every layer from the cache, with
-    # room for all three, which warm_up loads at once: none of them loaded twice.
-    for walked, cached, budget in ((3, 0, 80), (0, 3, 130)):
+    # Cold, with room for one platform's two layers (42 entries each) and not three: the
+    # second platform walks its own after letting go of the first's. Then every layer from
+    # the cache, with room for all three, which warm_up loads at once: none loaded twice.
+    for walked, cached, cap in ((3, 0, 45), (0, 3, 65)):  # a budget of twice the cap
         run = analyzer(registry, "acme/budget", StoreFactsCache(db))
         run.processes = 2  # so that warm_up looks at every platform's layers first
-        run.limits = WalkLimits(max_image_entries=budget)
+        run.limits = WalkLimits(max_entries=cap, max_image_entries=2 * cap)
         top, targets = run.targets("multi")
         report = run.report("x", top, targets)
         unread = [f for p in report.platforms for f in p.findings if f.rule == "unreadable-layer"]
