@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import case, func, null, select
 from sqlalchemy.orm import Session
@@ -160,6 +161,13 @@ class Timeline:
 
     def states(self, at: datetime) -> list[ImageState]:
         return [s for key in self.keys() if (s := self.state(key, at)) is not None]
+
+    @cached_property
+    def current(self) -> dict[ImageKey, ImageState]:
+        """Every image as it is now: what a page's tables, filters and counts all show, so
+        worked out once per page."""
+        now = utcnow()
+        return {key: state for key in self.keys() if (state := self.state(key, now))}
 
 
 def _done_scans(session: Session) -> dict[int, ScanFacts]:

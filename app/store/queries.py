@@ -160,7 +160,7 @@ def images(
 ) -> dict[str, Any]:
     """Tracked images (one per tag) with their status per concern, filtered and paginated."""
     filters = filters or ImageFilters()
-    timeline, fixes, now = timeline or Timeline(session), _Fixes(session), utcnow()
+    timeline, fixes = timeline or Timeline(session), _Fixes(session)
     tags = session.scalars(
         select(ImageTagRow).order_by(
             ImageTagRow.registry_name, ImageTagRow.repository, ImageTagRow.tag
@@ -169,7 +169,7 @@ def images(
     items = []
     for tag in tags:
         key: ImageKey = (tag.registry_name, tag.repository, tag.tag)
-        item = _summary(tag, timeline.state(key, now), fixes)
+        item = _summary(tag, timeline.current.get(key), fixes)
         if _matches(item, filters):
             items.append(item)
     per_page = max(1, min(filters.per_page, MAX_PER_PAGE))
@@ -191,7 +191,7 @@ def facets(session: Session, *, timeline: Timeline | None = None) -> dict[str, l
     timeline = timeline or Timeline(session)
     builders = {
         kind
-        for state in timeline.states(utcnow())
+        for state in timeline.current.values()
         for kind in (_builder(state.scans) or "").split(", ")
         if kind
     }
@@ -357,7 +357,7 @@ def events(session: Session, status: str | None = None, limit: int = 50) -> list
 
 def counts(session: Session, *, timeline: Timeline | None = None) -> dict[str, dict[str, int]]:
     """Images failing each rule, findings per rule, and images per builder, as of now."""
-    states = (timeline or Timeline(session)).states(utcnow())
+    states = list((timeline or Timeline(session)).current.values())
     images_by_rule: Counter[str] = Counter()
     by_builder: Counter[str] = Counter()
     for state in states:
