@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import BinaryIO, Protocol
 
@@ -27,7 +27,7 @@ from app.models import Finding, PlatformReport, Report
 from app.registry import Manifest, RegistryError, mediatypes
 from app.registry.client import DIGEST
 
-FACTS_VERSION = 1  # bump when an inspector changes what it records: cached facts are redone
+FACTS_VERSION = 2  # bump when an inspector changes what it records: cached facts are redone
 PROCESS_THRESHOLD = 64 * 1024**2  # compressed bytes of uncached layers worth worker processes
 _FOREIGN = "foreign"  # Windows base layers live on Microsoft's servers, not in the registry
 _SIGNATURE_TAG = (".sig", ".att", ".sbom")
@@ -118,9 +118,8 @@ class Analyzer:
     stats: Stats = field(default_factory=Stats)
     _configs: dict[str, ConfigFacts] = field(default_factory=dict)
     _layers: dict[str, LayerFacts] = field(default_factory=dict)
-    _held: int = 0  # entries in _layers' facts: what this analysis keeps in memory
-    _reserved: int = 0  # entries the walks under way may still add to it
-    _used: set[str] = field(default_factory=set)  # the layers of the platform analyzed last
+    _image: set[str] = field(default_factory=set)  # the layers of the platform being analyzed
+    _refused: set[str] = field(default_factory=set)  # layers its entry budget left unread
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: ProcessPoolExecutor | None = None
     _frozen: bool = False
@@ -220,77 +219,66 @@ class Analyzer:
         else:
             media_type = str(descriptor.get("mediaType", ""))
 
-            def walk(limits: WalkLimits) -> LayerFacts:
+            def walk() -> LayerFacts:
                 self._progress(digest, index, total)
                 with self.source.open_blob(digest) as stream:
-                    return _walk(stream, digest, media_type, limits, overlap)
+                    return _walk(stream, digest, media_type, self.limits, overlap)
 
             return self._budgeted(digest, walk)
         self._keep(facts)
         return facts
 
     def _keep(self, facts: LayerFacts) -> None:
-        with self._lock:
-            self._held += len(facts.entries)
         self._layers[facts.digest] = facts
 
-    def _release_all_but(self, digests: set[str]) -> None:
-        """Let go of the facts of layers the previous platform used and this one does not, so
-        that the entry budget is one image's, and memory too. Shared layers stay at hand, and
-        so do the ones ``warm_up`` loaded for platforms still to come."""
+    def _image_entries(self) -> int:
+        """Entries held for the image being analyzed (its layers' facts at hand); before the
+        first image (warm_up loading cached facts ahead), all that is held."""
         with self._lock:
-            for digest in self._used - digests:
-                if (facts := self._layers.pop(digest, None)) is not None:
-                    self._held -= len(facts.entries)
-            self._used = digests
+            digests = self._image or set(self._layers)
+            return sum(len(f.entries) for d in digests if (f := self._layers.get(d)))
 
-    def _budgeted(self, digest: str, walk: Callable[[WalkLimits], LayerFacts]) -> LayerFacts:
-        """Walk a layer within what is left of the image's entry budget, or not at all.
-
-        Each walk reserves, before it starts, the entries it may record: the layer's own cap,
-        or less once the layers held and the walks under way leave less. So walks running at
-        once (a worker process and this one) cannot together pass the budget, and memory stays
-        bounded whatever the layers hold. A layer cut short by the budget, not by its own cap,
-        is a finding but not cached: it may be fine, in a smaller image."""
-        budget = self.limits.max_image_entries
+    def _start_image(self, digests: set[str]) -> None:
+        """Let go of the facts of layers the previous platform used and this one does not (and
+        of any the previous budget refused), so that the entry budget is one image's, and the
+        memory too. Shared layers stay at hand, as do cached ones warm_up loaded ahead."""
         with self._lock:
-            allowance = min(self.limits.max_entries, budget - self._held - self._reserved)
-            self._reserved += max(allowance, 0)
-        if allowance <= 0:
-            with self._lock:
-                held = self._held
-            facts = LayerFacts(
-                digest,
-                error=f"not read: the image's other layers already hold {held:,} entries, "
-                f"the most one analysis keeps ({budget:,})",
-            )
-            self._keep(facts)
+            for digest in (self._image - digests) | self._refused:
+                self._layers.pop(digest, None)
+            self._image, self._refused = digests, set()
+
+    def _budgeted(self, digest: str, walk: Callable[[], LayerFacts]) -> LayerFacts:
+        """Walk a layer, unless the image's layers already hold the entry budget: then it is
+        not read (a finding, not cached: the layer may be fine in a smaller image). The check
+        comes before each walk, so a hostile image holds at most the budget plus the layers
+        being walked when it is reached, each within its own cap."""
+        budget, held = self.limits.max_image_entries, self._image_entries()
+        if held < budget:
+            facts = walk()
+            self._record_walk(facts)
             return facts
-        limits = self.limits
-        if allowance < limits.max_entries:
-            note = f" (what was left of the {budget:,} entries one analysis keeps)"
-            limits = replace(limits, max_entries=allowance, entries_note=note)
-        try:
-            facts = walk(limits)
-            cut = limits is not self.limits and facts.error == limits.too_many_entries()
-            self._record_walk(facts, cache=not cut)  # held, before the reservation goes
-        finally:
-            with self._lock:
-                self._reserved -= allowance
+        facts = LayerFacts(
+            digest,
+            error=f"not read: the image's other layers already hold {held:,} entries, "
+            f"the most one analysis keeps ({budget:,})",
+        )
+        with self._lock:
+            self._refused.add(digest)
+        self._keep(facts)
         return facts
 
     def _known(self, digest: str) -> bool:
         """Whether this layer's facts are at hand: walked already in this analysis, or in the
-        cache (loaded once, here: the cache holds compressed JSON worth parsing only once)."""
+        cache (loaded once, here: the cache holds compressed JSON worth parsing only once; not
+        once the image holds its budget of entries, as a walk would not be)."""
         if digest in self._layers:
             return True
+        if self._image_entries() >= self.limits.max_image_entries:
+            return False
         cached = self._cached("layer", digest)
         if cached is None:
             return False
-        budget = self.limits.max_image_entries
         with self._lock:
-            if self._held + self._reserved + len(cached["entries"]) > budget:
-                return False  # to be walked within what the budget has left, as any other
             self.stats.layers_cached += 1
         self._keep(layer_from_dict(cached))
         return True
@@ -324,13 +312,10 @@ class Analyzer:
                 media_type = str(descriptor.get("mediaType", ""))
 
                 def walk(
-                    limits: WalkLimits,
-                    digest: str = digest,
-                    index: int = index,
-                    media_type: str = media_type,
+                    digest: str = digest, index: int = index, media_type: str = media_type
                 ) -> LayerFacts:
                     self._progress(digest, index, layers.total)
-                    future = pool.submit(_walk_blob, opener, digest, media_type, limits)
+                    future = pool.submit(_walk_blob, opener, digest, media_type, self.limits)
                     return layer_from_dict(future.result())
 
                 self._budgeted(digest, walk)
@@ -404,11 +389,11 @@ class Analyzer:
             gc.unfreeze()
             self._frozen = False
 
-    def _record_walk(self, facts: LayerFacts, cache: bool = True) -> None:
+    def _record_walk(self, facts: LayerFacts) -> None:
         with self._lock:
             self.stats.blob_bytes += facts.compressed_bytes
             self.stats.layers_walked += 1
-        if cache and self.cache is not None:
+        if self.cache is not None:
             self._store("layer", facts.digest, layer_to_dict(facts))
         self._keep(facts)
 
@@ -416,15 +401,23 @@ class Analyzer:
         manifest = target.manifest
         config = self.config_facts(manifest)
         descriptors = [d for d in manifest.data.get("layers") or [] if isinstance(d, dict)]
-        self._release_all_but({str(d.get("digest")) for d in descriptors})
+        self._start_image({str(d.get("digest")) for d in descriptors})
         self._walk_elsewhere(descriptors)
+        unique: dict[str, tuple[int, dict]] = {}
+        for index, descriptor in enumerate(descriptors):
+            unique.setdefault(str(descriptor.get("digest")), (index, descriptor))
         with ThreadPoolExecutor(max_workers=2) as pool:  # inflate overlaps parsing a little
-            layers = list(
-                pool.map(
-                    lambda item: self.layer_facts(item[1], item[0], len(descriptors)),
-                    enumerate(descriptors),
+            walked = dict(
+                zip(
+                    unique,
+                    pool.map(
+                        lambda item: self.layer_facts(item[1], item[0], len(descriptors)),
+                        unique.values(),
+                    ),
+                    strict=True,
                 )
-            )
+            )  # a layer repeated in the image is walked once
+        layers = [walked[str(d.get("digest"))] for d in descriptors]
         annotations = manifest.data.get("annotations")
         view = ImageView(
             platform=target.platform or config.platform,

@@ -48,18 +48,14 @@ PEEK = 8192  # read first: a NUL byte here means binary, which text-only inspect
 @dataclass(frozen=True, slots=True)
 class WalkLimits:
     max_entries: int = 500_000  # a layer's; the biggest real ones hold a few hundred thousand
-    # Entries one analysis holds, all layers together (about 210 bytes each in memory), so
-    # that many big hostile layers cannot exhaust a worker's memory: see Analyzer._allowance.
+    # Entries one image's analysis holds, all layers together (about 210 bytes each in
+    # memory), so that many big hostile layers cannot exhaust a worker: Analyzer._budgeted.
     max_image_entries: int = 1_000_000
     max_expanded: int = 16 * 1024**3  # bytes of tar one layer may expand to
     max_ratio: int = 200  # expanded / compressed, enforced once ratio_floor bytes are out
     ratio_floor: int = 128 * 1024**2
     max_name: int = 4096  # a path longer than PATH_MAX is skipped
     max_read: int = 1024 * 1024  # content read for an inspector, per file
-    entries_note: str = ""  # why max_entries is what it is, when it is not the layer's own cap
-
-    def too_many_entries(self) -> str:
-        return f"more than {self.max_entries} entries{self.entries_note}"
 
 
 class Entry(NamedTuple):
@@ -502,7 +498,7 @@ def _read_entries(
 ) -> None:
     for count, (name, kind_flag, size, mode, uid, link_name) in enumerate(tar.headers(), 1):
         if count > limits.max_entries:
-            raise LayerError(limits.too_many_entries())
+            raise LayerError(f"more than {limits.max_entries} entries")
         kind = _KINDS.get(kind_flag, FILE)
         data_size = size if kind == FILE or kind_flag not in _KINDS else 0
         if len(name) > limits.max_name:
