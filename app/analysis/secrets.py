@@ -63,9 +63,10 @@ _PRIVATE_KEY = re.compile(
 _KEY_BODY_MAX = 16 * 1024  # the END marker is looked for this far: no regex backtracking
 # The user-info of a URL runs to the last "@" before the host's end, as URL parsers read it:
 # a password holding "@" (they do: ``p@ssw0rd``) is one value, not a password and a host.
-# Quotes and separators end it too: JSON, YAML and shell put the next value right after.
-_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s:@\"'`,;]+):([^/?#\s\"'`,;]+)@")
-URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'`,;]+@")  # to cut it out
+# Quotes end it too: JSON, YAML and shell put the next value right after (a password may
+# hold "," or ";" unencoded, which RFC 3986 allows).
+_URL_CREDENTIAL = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/?#\s:@\"'`]+):([^/?#\s\"'`]+)@")
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s\"'`]+@")  # to cut it out
 _SHORTEST_ELSEWHERE = 8  # a shorter URL password is redacted in its URL only, not everywhere
 _GIT_EXTRAHEADER = re.compile(
     rb"(?im)^\s*extraheader\s*=\s*authorization:\s*(?:basic|bearer)\s+(\S{8,})"
@@ -129,8 +130,10 @@ _PATH_PREFIXES = (
 # webhook, whose path is the token), or a file named by a key or config extension
 # (GOOGLE_APPLICATION_CREDENTIALS=/srv/sa.json).
 _ADDRESS = re.compile(r"(?i)^[a-z][a-z0-9+.-]*://[^@\s?#]*$")
-_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_:.-]{20,}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")  # an id: a tenant
+# A token in a path: long, no dots (versions and host names have them), upper and lower case
+# and digits mixed, as random tokens are; a UUID is an id (a tenant), not a credential.
+_TOKEN_SEGMENT = re.compile(r"(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])[A-Za-z0-9_:-]{20,}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _KEY_FILE = re.compile(
     r"(?i)^[\w./~-]*\.(?:json|pem|key|p12|pfx|crt|cer|der|jks|keystore|ya?ml|txt|env|properties|"
     r"conf|ini|toml)$"
@@ -146,10 +149,7 @@ def _address(value: str) -> bool:
         return False
     path = value.split("://", 1)[1].partition("/")[2]
     return not any(
-        _TOKEN_SEGMENT.fullmatch(part)
-        and any(c.isdigit() for c in part)
-        and not _UUID.fullmatch(part)
-        for part in path.split("/")
+        _TOKEN_SEGMENT.fullmatch(part) and not _UUID.fullmatch(part) for part in path.split("/")
     )
 
 

@@ -45,6 +45,22 @@ def test_a_url_password_ends_where_the_value_holding_the_url_does() -> None:
     assert secret.fingerprint == secrets.fingerprint("pw")
 
 
+def test_a_url_password_may_hold_commas_and_semicolons() -> None:
+    text, [secret] = secrets.scrub("DATABASE_URL=postgres://app:Summer,2024;x!@db:5432/app")
+    assert text == f"DATABASE_URL=postgres://app:<redacted {secret.fingerprint}>@db:5432/app"
+    view = images.view(
+        [
+            [
+                tars.file(
+                    "app/.git/config",
+                    '[remote "origin"]\n\turl = https://alice:Hunter2,xyz@github.com/a/b\n',
+                )
+            ]
+        ]
+    )
+    assert view.captured("app/.git/config") == '[remote "origin"]\nurl = https://github.com/a/b'
+
+
 def test_a_short_url_password_is_redacted_in_its_url_only() -> None:
     text, found = secrets.scrub("RUN curl https://ci:p@repo.example/x && pip install pkg")
     assert text == "RUN curl https://ci:<redacted " + found[0].fingerprint + ">@repo.example/x" + (
@@ -55,7 +71,7 @@ def test_a_short_url_password_is_redacted_in_its_url_only() -> None:
 @given(
     password=st.text(
         alphabet=st.characters(codec="ascii", categories=("L", "N", "P", "S")).filter(
-            lambda c: c not in "/?#\"'`,;"
+            lambda c: c not in "/?#\"'`"
         ),
         min_size=8,
         max_size=40,
@@ -88,6 +104,9 @@ def test_addresses_and_key_file_paths_in_secret_named_env_are_not_secrets() -> N
         "GOOGLE_APPLICATION_CREDENTIALS=/srv/keys/sa.json",
         "SERVICE_CREDENTIALS=credentials.json",
         "AUTH_TOKEN_URL=https://login.example/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/token",
+        "B2C_TOKEN_ENDPOINT=https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/token",
+        "CREDENTIAL_HELPER_URL=https://github.com/awslabs/amazon-ecr-credential-helper/releases/"
+        "download/v0.7.1/docker-credential-ecr-login-0.7.1.linux-amd64",
         "DB_PASSWORD=correct-horse-battery",  # still a secret
         "API_TOKEN=https://hooks.example/run?token=abcdef0123456789",  # a query can hold one
         # a capability URL: the path is the token
