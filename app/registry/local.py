@@ -14,6 +14,7 @@ import json
 import lzma
 import posixpath
 import tarfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +93,14 @@ class _Files:
         self.path = path
         try:
             self.tar = tarfile.open(path) if path.is_file() else None  # noqa: SIM115 - kept open
+            if self.tar is not None:
+                # The whole listing now, so a truncated or corrupt archive is one clear error
+                # here, not a decompressor's exception wherever a member is first looked up.
+                self.tar.getmembers()
             self._opener = _stream_opener(path) if self.tar is not None else None
-        except (tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
             raise RegistryError(
-                f"{path}: not a readable tar archive ({type(exc).__name__})"
+                f"{path}: not a readable tar archive ({type(exc).__name__}: {exc})"
             ) from None
 
     def exists(self, name: str) -> bool:
@@ -138,7 +143,7 @@ class _Files:
             return stream  # type: ignore[return-value]
         except KeyError:
             raise RegistryError(f"{self.path}: no file {name!r}") from None
-        except OSError as exc:
+        except (OSError, EOFError) as exc:  # a compressed archive ending before the member
             raise RegistryError(
                 f"{self.path}: cannot read {name!r} ({type(exc).__name__})"
             ) from None

@@ -158,3 +158,12 @@ def test_a_member_cut_short_by_a_truncated_archive_ends_early(tmp_path: Path) ->
     with source.open_blob(str(descriptor["digest"])) as stream:
         data = stream.read()
     assert 0 < len(data) < len(gzip.decompress(img.layers[0].blob.data))
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_a_truncated_archive_is_a_clear_error(tmp_path: Path, compression: str) -> None:
+    path = docker_archive(tmp_path / "image.tar", big_image(layers=2, size=256 * 1024))
+    data = COMPRESSIONS[compression](path.read_bytes())
+    path.write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(RegistryError, match="not a readable tar archive"):
+        LocalSource(path)
