@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Finding, Severity
-from app.store.posture import REPORT_IF_UNFILLED, pushed_and_builder
+from app.store import repo
+from app.store.posture import parse_report
 from app.store.schema import EventRow, FindingRow, ScanRow
 
 Key = tuple[str, str, str]
@@ -94,7 +95,7 @@ def _scans_of_push(
     """The finished platform scans whose report is of this pushed digest (a scan finished
     by a worker from before migration 0005 has no pushed column: its report says)."""
     rows = session.execute(
-        select(ScanRow.id, ScanRow.pushed, REPORT_IF_UNFILLED).where(
+        select(ScanRow.id, ScanRow.pushed, repo.REPORT_IF_UNFILLED).where(
             ScanRow.registry_name == registry,
             ScanRow.repository == repository,
             (ScanRow.pushed == pushed_digest) | ScanRow.pushed.is_(None),
@@ -105,7 +106,7 @@ def _scans_of_push(
     return [
         scan_id
         for scan_id, pushed, report in rows
-        if (pushed or pushed_and_builder(report)[0]) == pushed_digest
+        if (pushed or repo.scan_columns(parse_report(report) or {})[0]) == pushed_digest
     ]
 
 

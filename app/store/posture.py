@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import case, func, null, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import CONCERNS, WeeklyDigest
+from app.store import repo
 from app.store.schema import EventRow, FindingRow, FixRow, ImageTagRow, ScanRow, utcnow
 
 # A fix row with a PR number says what Tightship last saw of that PR: open after these
@@ -191,12 +192,12 @@ def _done_scans(session: Session) -> dict[int, ScanFacts]:
             ScanRow.started_at,
             ScanRow.pushed,
             ScanRow.builder,
-            REPORT_IF_UNFILLED,
+            repo.REPORT_IF_UNFILLED,
         ).where(ScanRow.status == "done")
     ):
         pushed, builder = row.pushed, row.builder
         if pushed is None:
-            pushed, builder = pushed_and_builder(row.report)
+            pushed, builder = repo.scan_columns(parse_report(row.report) or {})
         scans[row.id] = ScanFacts(
             id=row.id,
             registry=row.registry_name,
@@ -209,24 +210,6 @@ def _done_scans(session: Session) -> dict[int, ScanFacts]:
             fingerprints=frozenset(prints[row.id]),
         )
     return scans
-
-
-# A scan a worker of the version before migration 0005 finished (during a rolling upgrade)
-# has no pushed or builder column: only for those is the report read.
-REPORT_IF_UNFILLED = case((ScanRow.pushed.is_(None), ScanRow.report), else_=null()).label("report")
-
-
-def pushed_and_builder(text: str | None) -> tuple[str | None, str | None]:
-    """The pushed digest and the ", "-joined builder kinds a stored report names."""
-    report = parse_report(text) or {}
-    pushed = report.get("digest")
-    kinds = {
-        platform["builder"].get("kind")
-        for platform in report.get("platforms") or []
-        if isinstance(platform, dict) and isinstance(platform.get("builder"), dict)
-    }
-    builder = ", ".join(sorted(k for k in kinds if isinstance(k, str) and k)) or None
-    return (pushed if isinstance(pushed, str) else None), builder
 
 
 def parse_report(text: str | None) -> dict | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Select, bindparam, case, func, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -304,11 +304,9 @@ def renew_lease(session: Session, scan_id: int, lease: timedelta) -> bool:
 def finish_scan(session: Session, scan_id: int, report: Report) -> None:
     row = session.get_one(ScanRow, scan_id)
     row.status, row.finished_at, row.error = "done", utcnow(), None
-    row.report = json.dumps(report.to_dict(), sort_keys=True)
-    row.pushed = report.digest
-    row.builder = (
-        ", ".join(sorted({p.builder.kind for p in report.platforms if p.builder.kind})) or None
-    )
+    data = report.to_dict()
+    row.report = json.dumps(data, sort_keys=True)
+    row.pushed, row.builder = scan_columns(data)
     row.findings = [
         FindingRow(
             rule=f.rule,
@@ -321,6 +319,25 @@ def finish_scan(session: Session, scan_id: int, report: Report) -> None:
         )
         for f in report.findings
     ]
+
+
+def scan_columns(report: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The pushed digest and the ", "-joined builder kinds of a tightship.report/v1 document:
+    kept in columns of their own for the questions asked of every scan (the dashboard's
+    timeline, the finding history), so that those need not parse every report."""
+    pushed = report.get("digest")
+    kinds = {
+        platform["builder"].get("kind")
+        for platform in report.get("platforms") or []
+        if isinstance(platform, dict) and isinstance(platform.get("builder"), dict)
+    }
+    builder = ", ".join(sorted(k for k in kinds if isinstance(k, str) and k)) or None
+    return (pushed if isinstance(pushed, str) else None), builder
+
+
+# A scan a worker of the version before migration 0005 finished (during a rolling upgrade)
+# has no pushed or builder column: only for those is the report read.
+REPORT_IF_UNFILLED = case((ScanRow.pushed.is_(None), ScanRow.report), else_=null()).label("report")
 
 
 def fail_scan(session: Session, scan_id: int, error: str) -> None:
