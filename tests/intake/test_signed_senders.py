@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -18,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from flask import Flask
 
-from app import create_app
 from app.intake import ecr, sns
 from app.intake.sns import signing_string
 from tests.conftest import FIXTURES
@@ -36,34 +34,25 @@ def key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture
-def gcp_app(
-    make_settings, database_url: str, key: rsa.RSAPrivateKey, tmp_path: Path
-) -> Iterator[Flask]:
+def gcp_app(app_with, key: rsa.RSAPrivateKey, tmp_path: Path) -> Flask:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     (tmp_path / "jwks.json").write_text(
         json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]})
     )
-    app = create_app(
-        make_settings(
-            storage={"database_url": database_url},
-            registries=[
-                {
-                    "name": "gar",
-                    "sender": "gcp",
-                    "url": "https://us-west1-docker.pkg.dev",
-                    "webhook": {
-                        "oidc": {
-                            "audience": AUDIENCE,
-                            "email": EMAIL,
-                            "jwks_file": str(tmp_path / "jwks.json"),
-                        }
-                    },
+    return app_with(
+        {
+            "name": "gar",
+            "sender": "gcp",
+            "url": "https://us-west1-docker.pkg.dev",
+            "webhook": {
+                "oidc": {
+                    "audience": AUDIENCE,
+                    "email": EMAIL,
+                    "jwks_file": str(tmp_path / "jwks.json"),
                 }
-            ],
-        )
+            },
+        }
     )
-    yield app
-    app.extensions["tightship.db"].dispose()
 
 
 def google_token(key: rsa.RSAPrivateKey, **overrides: object) -> str:
@@ -148,25 +137,16 @@ def sns_message(key: rsa.RSAPrivateKey, kind: str, **fields: str) -> dict:
 
 
 @pytest.fixture
-def ecr_app(
-    make_settings, database_url: str, certificate: bytes, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Flask]:
+def ecr_app(app_with, certificate: bytes, monkeypatch: pytest.MonkeyPatch) -> Flask:
     monkeypatch.setattr(ecr, "_CERTIFICATES", sns.CertificateCache(fetch=lambda url: certificate))
-    app = create_app(
-        make_settings(
-            storage={"database_url": database_url},
-            registries=[
-                {
-                    "name": "ecr",
-                    "sender": "ecr",
-                    "url": "https://123456789012.dkr.ecr.us-west-2.amazonaws.com",
-                    "webhook": {"sns": {"topic_arns": [TOPIC]}},
-                }
-            ],
-        )
+    return app_with(
+        {
+            "name": "ecr",
+            "sender": "ecr",
+            "url": "https://123456789012.dkr.ecr.us-west-2.amazonaws.com",
+            "webhook": {"sns": {"topic_arns": [TOPIC]}},
+        }
     )
-    yield app
-    app.extensions["tightship.db"].dispose()
 
 
 def test_ecr_events_through_sns(

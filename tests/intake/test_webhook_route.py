@@ -224,19 +224,14 @@ def test_deeply_nested_json_is_a_400(client: FlaskClient) -> None:
     assert response.json == {"error": "body is nested too deeply"}
 
 
-def test_ping_is_200_and_stores_nothing(make_settings, database_url: str) -> None:
-    app = create_app(
-        make_settings(
-            storage={"database_url": database_url},
-            registries=[
-                {
-                    "name": "acr",
-                    "sender": "acr",
-                    "url": "https://r.azurecr.io",
-                    "webhook": {"token": TOKEN},
-                }
-            ],
-        )
+def test_ping_is_200_and_stores_nothing(app_with) -> None:
+    app = app_with(
+        {
+            "name": "acr",
+            "sender": "acr",
+            "url": "https://r.azurecr.io",
+            "webhook": {"token": TOKEN},
+        }
     )
     response = app.test_client().post(
         "/webhooks/acr",
@@ -245,24 +240,18 @@ def test_ping_is_200_and_stores_nothing(make_settings, database_url: str) -> Non
     )
     assert (response.status_code, response.json) == (200, {"ping": "ok"})
     assert stored(app) == []
-    app.extensions["tightship.db"].dispose()
 
 
-def test_include_and_exclude_globs_record_the_reason(make_settings, database_url: str) -> None:
-    app = create_app(
-        make_settings(
-            storage={"database_url": database_url},
-            registries=[
-                {
-                    "name": "local",
-                    "sender": "distribution",
-                    "url": "http://127.0.0.1:5000",
-                    "webhook": {"token": TOKEN},
-                    "include": ["acme/*"],
-                    "exclude": ["acme/tmp-*"],
-                }
-            ],
-        )
+def test_include_and_exclude_globs_record_the_reason(app_with) -> None:
+    app = app_with(
+        {
+            "name": "local",
+            "sender": "distribution",
+            "url": "http://127.0.0.1:5000",
+            "webhook": {"token": TOKEN},
+            "include": ["acme/*"],
+            "exclude": ["acme/tmp-*"],
+        }
     )
     client = app.test_client()
     for index, repository in enumerate(["acme/api", "other/api", "acme/tmp-1"]):
@@ -289,7 +278,6 @@ def test_include_and_exclude_globs_record_the_reason(make_settings, database_url
         == rows["acme/tmp-1"]
         == ("ignored", "repository left out by the registry's include/exclude")
     )
-    app.extensions["tightship.db"].dispose()
 
 
 def test_the_same_image_pushed_again_within_minutes_is_not_scheduled_twice(
@@ -307,23 +295,18 @@ def test_the_same_image_pushed_again_within_minutes_is_not_scheduled_twice(
 
 
 def test_a_tag_pushed_again_to_quay_is_scanned_again_once_the_first_scan_started(
-    make_settings, database_url: str
+    app_with,
 ) -> None:
     """Quay sends the same bytes for every push of a tag: no id, digest or time to tell
     them apart. A second push while the first still waits adds nothing (its scan resolves
     the tag to the newest image); once that scan has resolved it, a push is a new event."""
-    app = create_app(
-        make_settings(
-            storage={"database_url": database_url},
-            registries=[
-                {
-                    "name": "quay",
-                    "sender": "quay",
-                    "url": "https://quay.io",
-                    "webhook": {"token": TOKEN},
-                }
-            ],
-        )
+    app = app_with(
+        {
+            "name": "quay",
+            "sender": "quay",
+            "url": "https://quay.io",
+            "webhook": {"token": TOKEN},
+        }
     )
     client, db = app.test_client(), app.extensions["tightship.db"]
     body = (FIXTURES / "webhooks/quay/repo_push-redhat-quay-docs.json").read_bytes()
@@ -339,7 +322,6 @@ def test_a_tag_pushed_again_to_quay_is_scanned_again_once_the_first_scan_started
         repo.finish_event(session, first, "done", None, None)
     assert push() == {"queued": 1, "ignored": 0, "duplicates": 0}
     assert [row.status for row in stored(app)] == ["done", "ignored", "queued"]
-    db.dispose()
 
 
 SENDER_AUTH = {
