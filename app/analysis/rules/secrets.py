@@ -96,34 +96,29 @@ inspectors = (_Inspector(),)
 
 def judge(view: ImageView) -> list[Finding]:
     findings = []
-    hits = list(view.hits(RULE))
-    present = {(hit.path, hit.detail) for layer, hit in hits if view.current(layer, hit.path)}
-    for layer, hit in hits:
-        digest = view.layer_digests[layer]
-        if (hit.path, hit.detail) in present and not view.current(layer, hit.path):
-            continue  # written again unchanged above (a chown layer): reported where it is now
-        if view.current(layer, hit.path):
-            findings.append(
-                Finding(
-                    SECRET_FILE,
-                    Severity.CRITICAL,
-                    "Secret in a file",
-                    hit.detail,
-                    path=hit.path,
-                    layer=digest,
-                )
-            )
+    # (where the file is now, what it holds): a layer writing it again unchanged (a chown
+    # layer) leaves one secret, reported where it is, not also as "deleted" below it
+    hits = [(layer, hit, view.located(hit.path)) for layer, hit in view.hits(RULE)]
+    now = {(layer, hit.path): view.current(layer, hit.path) for layer, hit, _ in hits}
+    present = {(where, hit.detail) for layer, hit, where in hits if now[layer, hit.path]}
+    for layer, hit, where in hits:
+        if now[layer, hit.path]:
+            rule, title = SECRET_FILE, "Secret in a file"
+        elif (where, hit.detail) in present:
+            continue
         else:
-            findings.append(
-                Finding(
-                    SECRET_IN_DELETED_LAYER,
-                    Severity.CRITICAL,
-                    "Secret in a layer, deleted or replaced later but still extractable",
-                    hit.detail,
-                    path=hit.path,
-                    layer=digest,
-                )
+            rule = SECRET_IN_DELETED_LAYER
+            title = "Secret in a layer, deleted or replaced later but still extractable"
+        findings.append(
+            Finding(
+                rule,
+                Severity.CRITICAL,
+                title,
+                hit.detail,
+                path=hit.path,
+                layer=view.layer_digests[layer],
             )
+        )
     for name, secret in view.config.env_secrets:
         findings.append(
             Finding(
